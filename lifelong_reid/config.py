@@ -1,0 +1,133 @@
+"""``RunConfig``: every knob of a run, set by an experiment file and overridden from the command line."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from lifelong_reid.errors import ConfigError
+
+
+@dataclass
+class RunConfig:
+    """What an experiment file defines as ``config``; ``lreid run`` overrides fields from its options
+    (``--epochs``, ``--seed``, ``--device``, ``--data-root``, ``--output``) and from ``--set key=value``.
+
+    Model:
+        model: open_clip model name (``"ViT-B-16"``) or a bundled tiny config (``"lreid-tiny-vit"``).
+        pretrained: open_clip pretrained tag (``"openai"``) or ``None`` for random initialisation.
+        weights: local file with CLIP weights (used instead of ``pretrained``).
+        image_size: ``[H, W]`` in pixels.
+        stride: patch-embedding stride in pixels (``None``: the patch size; CLIP-ReID's overlap uses 12).
+    Optimisation:
+        epochs: epochs per experience. lr: base learning rate. weight_decay. optimizer: ``"adam"`` or
+        ``"sgd"``. lr_mults: ``{parameter-name prefix: multiplier}``, e.g. ``{"classifier": 10}``.
+        bias_lr_mult: multiplier for biases (CLIP-ReID uses 2). warmup_epochs, milestones, gamma:
+        WarmupMultiStepLR (linear warm-up from ``warmup_factor``).
+        batch_p, batch_k: identities per batch and images per identity (P x K sampler).
+        id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses.
+        amp: ``None``, ``"bf16"`` or ``"fp16"`` autocast.
+    Data:
+        data_root: root folder of datasets (``--data-root``). random_erasing: probability.
+        num_workers: data-loading processes. eval_batch_size.
+    Run:
+        name, seed, device (``"cpu"``, ``"cuda"``, ``"auto"``), output (results folder).
+        extra: free-form values for experiment files and plugins (``--set extra.key=value``).
+    """
+
+    name: str = "experiment"
+    # model
+    model: str = "ViT-B-16"
+    pretrained: Optional[str] = "openai"
+    weights: Optional[str] = None
+    image_size: list = field(default_factory=lambda: [256, 128])
+    stride: Optional[int] = None
+    # optimisation
+    epochs: int = 60
+    lr: float = 5e-6
+    weight_decay: float = 1e-4
+    optimizer: str = "adam"
+    lr_mults: dict = field(default_factory=dict)
+    bias_lr_mult: float = 2.0
+    warmup_epochs: int = 10
+    warmup_factor: float = 0.1
+    milestones: list = field(default_factory=lambda: [30, 50])
+    gamma: float = 0.1
+    batch_p: int = 16
+    batch_k: int = 4
+    id_weight: float = 1.0
+    triplet_weight: float = 1.0
+    label_smoothing: float = 0.1
+    triplet_margin: float = 0.3
+    amp: Optional[str] = None
+    # data
+    data_root: Optional[str] = None
+    random_erasing: float = 0.0
+    num_workers: int = 0
+    eval_batch_size: int = 128
+    # run
+    seed: int = 0
+    device: str = "auto"
+    output: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable copy."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def override(self, assignment: str) -> None:
+        """Apply one ``key=value`` override (``--set``).
+
+        The value is parsed as JSON when it parses (``5``, ``1e-4``, ``[256,128]``, ``null``, ``true``),
+        else kept as a string. ``extra.KEY=...`` sets a free-form entry.
+
+        Raises:
+            ConfigError: no ``=``, an unknown key, or a value of the wrong type.
+        """
+        if "=" not in assignment:
+            raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set lr=1e-4")
+        key, raw = assignment.split("=", 1)
+        key = key.strip()
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if key.startswith("extra."):
+            self.extra[key[len("extra."):]] = value
+            return
+        self.set(key, value)
+
+    def set(self, key: str, value: Any) -> None:
+        """Set field ``key`` to ``value`` after checking its type.
+
+        Raises:
+            ConfigError: unknown key or value of the wrong type.
+        """
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        if key not in fields:
+            close = [k for k in fields if k.startswith(key[:3])]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"unknown config key {key!r}{hint}; known keys: {', '.join(fields)}")
+        setattr(self, key, _coerce(key, value, typing.get_type_hints(RunConfig)[key]))
+
+
+def _coerce(key: str, value: Any, hint) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union and type(None) in args:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool, list, dict):
+        if hint is int and isinstance(value, bool):
+            raise ConfigError(f"{key} expects an integer, got {value!r}")
+        if isinstance(value, hint):
+            return value
+        if hint is str:
+            return str(value)
+        raise ConfigError(f"{key} expects a value of type {hint.__name__}, got {value!r}")
+    return value

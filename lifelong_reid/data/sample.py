@@ -1,0 +1,75 @@
+"""The data model: one :class:`Sample` per crop, one :class:`DomainData` per dataset."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+#: Modalities a sample can carry.
+MODALITIES = ("rgb", "ir", "nir", "tir")
+
+#: Part names of ``Sample.part_boxes``.
+PART_NAMES = ("head", "upper", "legs")
+
+JUNK_PID = -1
+"""Market-1501 convention: ``-1`` marks junk gallery images, ignored by evaluation."""
+DISTRACTOR_PID = 0
+"""Market-1501 convention: ``0000`` marks distractors, kept in the gallery as true negatives."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One person (or object) crop.
+
+    Attributes:
+        path: image file, or a ``synthetic://`` key rendered by the synthetic generator.
+        pid: original identity as the dataset names it (``-1`` junk, ``0`` distractor in Market-1501).
+        camid: original camera index as the dataset names it (0-based).
+        domain: dataset name, e.g. ``"market1501"``.
+        modality: one of :data:`MODALITIES`.
+        caption: optional text description (consumed by vision-language plugins).
+        attributes: optional named discrete attributes, e.g. ``{"upper_color": "red"}``.
+        part_boxes: optional ``{"head"|"upper"|"legs": (x0, y0, x1, y1)}`` in pixels of the stored image.
+    """
+
+    path: str
+    pid: int
+    camid: int
+    domain: str
+    modality: str = "rgb"
+    caption: Optional[str] = None
+    attributes: Optional[dict] = None
+    part_boxes: Optional[dict] = None
+
+
+@dataclass
+class DomainData:
+    """A dataset split the way ReID protocols use it.
+
+    Attributes:
+        name: domain name used in results (``results.json`` columns).
+        train: training samples (may be empty for a test-only, unseen domain).
+        query: query samples.
+        gallery: gallery samples (junk ``pid=-1`` and distractors ``pid=0`` included; evaluation handles them).
+        root: where it was read from (for messages), or ``None`` for generated data.
+        image_loader: callable ``Sample -> PIL.Image`` used by :class:`~lifelong_reid.data.ReIDDataset`;
+            ``None`` means "open ``sample.path`` from disk".
+    """
+
+    name: str
+    train: list[Sample] = field(default_factory=list)
+    query: list[Sample] = field(default_factory=list)
+    gallery: list[Sample] = field(default_factory=list)
+    root: Optional[str] = None
+    image_loader: Optional[Callable] = None
+
+    def stats(self) -> dict:
+        """Image, identity and camera counts per split, e.g. ``{"train": {"images": 2882, ...}}``."""
+        out = {}
+        for split in ("train", "query", "gallery"):
+            samples = getattr(self, split)
+            out[split] = {
+                "images": len(samples),
+                "ids": len({s.pid for s in samples if s.pid != JUNK_PID}),
+                "cameras": len({s.camid for s in samples}),
+            }
+        return out

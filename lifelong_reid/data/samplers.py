@@ -1,0 +1,72 @@
+"""Identity-balanced P x K batch sampling (Hermans et al., "In Defense of the Triplet Loss", 2017)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterator, Sequence
+
+import torch
+from torch.utils.data import Sampler
+
+
+class PKSampler(Sampler[list]):
+    """Batches of ``P`` identities x ``K`` images each, as batch-hard triplet mining needs.
+
+    Each epoch, every identity's images are shuffled and cut into chunks of ``K`` (an identity with fewer
+    than ``K`` images is drawn with replacement up to ``K``); batches then take one chunk from each of ``P``
+    identities drawn at random among those with chunks left, until fewer than ``P`` remain (as torchreid's
+    ``RandomIdentitySampler``). Deterministic given ``seed`` and the epoch set by :meth:`set_epoch`.
+
+    Args:
+        labels: training label of each sample, ``(N,)``.
+        p: identities per batch.
+        k: images per identity.
+        seed: base seed.
+
+    Raises:
+        ValueError: fewer than ``p`` identities, or ``p``/``k`` below 1.
+    """
+
+    def __init__(self, labels: Sequence[int], p: int, k: int, seed: int = 0):
+        if p < 1 or k < 1:
+            raise ValueError(f"P and K must be >= 1, got P={p}, K={k}")
+        self.index_by_label: dict[int, list[int]] = defaultdict(list)
+        for i, lab in enumerate(labels):
+            self.index_by_label[int(lab)].append(i)
+        if len(self.index_by_label) < p:
+            raise ValueError(f"P x K sampling needs at least P={p} identities, the dataset has "
+                             f"{len(self.index_by_label)}; lower P (--set batch_p=...)")
+        self.labels = sorted(self.index_by_label)
+        self.p, self.k, self.seed, self.epoch = p, k, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration use the shuffle of ``epoch``."""
+        self.epoch = epoch
+
+    def _chunks(self, g: torch.Generator) -> dict[int, list[list[int]]]:
+        chunks = {}
+        for lab in self.labels:
+            idx = self.index_by_label[lab]
+            if len(idx) < self.k:
+                picks = torch.randint(len(idx), (self.k,), generator=g).tolist()
+                idx = [idx[j] for j in picks]
+            else:
+                idx = [idx[j] for j in torch.randperm(len(idx), generator=g).tolist()]
+            n = len(idx) // self.k
+            chunks[lab] = [idx[c * self.k:(c + 1) * self.k] for c in range(n)]
+        return chunks
+
+    def __iter__(self) -> Iterator[list]:
+        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        chunks = self._chunks(g)
+        available = [lab for lab in self.labels if chunks[lab]]
+        while len(available) >= self.p:
+            chosen = [available[j] for j in torch.randperm(len(available), generator=g)[: self.p].tolist()]
+            batch = []
+            for lab in chosen:
+                batch.extend(chunks[lab].pop())
+            yield batch
+            available = [lab for lab in available if chunks[lab]]
+
+    def __len__(self) -> int:
+        per_label = [max(len(v), self.k) // self.k for v in self.index_by_label.values()]
+        return sum(per_label) // self.p

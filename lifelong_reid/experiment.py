@@ -1,0 +1,64 @@
+"""Experiment files: plain Python that defines a run.
+
+An experiment file (see ``examples/``) defines:
+
+- ``config``: a :class:`~lifelong_reid.RunConfig`;
+- ``stream(config)``: returns the :class:`~lifelong_reid.streams.ReIDBenchmark` to run;
+- optionally ``plugins``: a list of plugin objects or modules to register;
+- optionally its own ``@hookimpl`` functions: the file itself is registered as a plugin, as pytest
+  registers a ``conftest.py``.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from lifelong_reid.config import RunConfig
+from lifelong_reid.errors import ConfigError
+
+
+def load_experiment(path: str | Path) -> ModuleType:
+    """Import an experiment file as a module.
+
+    Raises:
+        ConfigError: the file is missing, fails to import (message names file and line), or lacks
+            ``config`` / ``stream``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"experiment file {path} not found")
+    name = f"lreid_experiment_{path.stem.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"{path}:{e.lineno}: syntax error: {e.msg}") from None
+    except ImportError as e:
+        raise ConfigError(f"{path}: import failed: {e}") from None
+    if not isinstance(getattr(module, "config", None), RunConfig):
+        raise ConfigError(f"{path}: define `config = RunConfig(...)` at module level")
+    if not callable(getattr(module, "stream", None)):
+        raise ConfigError(f"{path}: define `def stream(config): ...` returning a stream "
+                          "(e.g. lifelong_reid.streams.lifelong_stream(...))")
+    return module
+
+
+def resolve_config(module: ModuleType, *, overrides=(), **options) -> RunConfig:
+    """A copy of ``module.config`` with command-line ``options`` (``None`` values ignored) and ``--set``
+    ``overrides`` applied, in that order.
+
+    Raises:
+        ConfigError: an unknown key or a badly typed value.
+    """
+    config = copy.deepcopy(module.config)
+    for key, value in options.items():
+        if value is not None:
+            config.set(key, value)
+    for assignment in overrides:
+        config.override(assignment)
+    return config

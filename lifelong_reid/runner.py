@@ -1,0 +1,144 @@
+"""Running an experiment: evaluate the initial model, train each experience, evaluate, checkpoint.
+
+The output folder holds ``results.json`` (rewritten after every experience), ``run.log``,
+``config.json`` and ``checkpoints/exp{t}_{domain}.pt`` (one per experience, written atomically). A run
+resumed with ``resume=True`` restarts after the last checkpoint; since every experience is seeded from
+``(seed, experience index)``, its ``results.json`` equals that of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from lifelong_reid.config import RunConfig
+from lifelong_reid.data.image_io import check_readable
+from lifelong_reid.errors import CheckpointError, ConfigError
+from lifelong_reid.evaluation.lifelong import AccuracyMatrix
+from lifelong_reid.models import build_model
+from lifelong_reid.strategy import ReIDStrategy
+from lifelong_reid.strategy.checkpoint import atomic_write_json, latest_checkpoint, load_checkpoint, save_checkpoint
+
+log = logging.getLogger("lifelong_reid")
+#: Config fields that must match between a checkpoint and a resumed run.
+RESUME_KEYS = ("model", "pretrained", "weights", "image_size", "stride", "seed", "epochs", "lr", "batch_p",
+               "batch_k")
+
+
+def seed_everything(seed: int, experience: int = 0) -> None:
+    """Seed Python, NumPy and torch from ``(seed, experience)``, so that each experience's training depends
+    only on them and on the model it starts from."""
+    s = seed * 1000 + experience
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+def _attach_log_file(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("lifelong_reid")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False  # details go to run.log; the console shows progress and the summary
+    return handler
+
+
+def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete: bool) -> dict:
+    """The ``results.json`` content (values in percent)."""
+    return {
+        "experiment": config.name,
+        "stream": benchmark.name,
+        "seed": config.seed,
+        "domains": {"seen": benchmark.seen_domains, "unseen": list(benchmark.unseen_domains)},
+        "matrix": matrix.to_dict(),
+        "final": matrix.final(),
+        "per_domain": matrix.per_domain,
+        "complete": complete,
+    }
+
+
+def preflight(benchmark) -> None:
+    """Open the header of every image of every on-disk domain, so a broken file stops the run before
+    training (raises :class:`~lifelong_reid.errors.ImageReadError`)."""
+    for d in benchmark.domains.values():
+        if d.image_loader is None:
+            check_readable(s.path for s in (*d.train, *d.query, *d.gallery))
+
+
+def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool = False,
+                   progress: Optional[bool] = None, echo=print) -> dict:
+    """Run ``benchmark`` with ``config``; returns the ``results.json`` content.
+
+    Raises:
+        ConfigError: ``output`` already holds a run and ``resume`` is false.
+        CheckpointError: the checkpoint to resume was made with a different config.
+    """
+    output = Path(output)
+    ckpt_dir = output / "checkpoints"
+    previous = latest_checkpoint(ckpt_dir)
+    if not resume and (previous is not None or (output / "results.json").exists()):
+        raise ConfigError(f"{output} already holds a run; continue it with --resume or choose another --output")
+    output.mkdir(parents=True, exist_ok=True)
+    handler = _attach_log_file(output / "run.log")
+    try:
+        return _run(config, benchmark, pm, output, ckpt_dir, previous if resume else None, progress, echo)
+    finally:
+        logging.getLogger("lifelong_reid").removeHandler(handler)
+        handler.close()
+
+
+def _run(config, benchmark, pm, output, ckpt_dir, previous, progress, echo) -> dict:
+    started = time.perf_counter()
+    preflight(benchmark)
+    atomic_write_json(output / "config.json", config.to_dict())
+    model = build_model(config)
+    strategy = ReIDStrategy(model, config, pm, progress=progress)
+    matrix = AccuracyMatrix(benchmark.eval_domains, seen=benchmark.seen_domains, unseen=benchmark.unseen_domains)
+    start = 0
+    if previous is not None:
+        state = load_checkpoint(previous)
+        saved = state.get("config", {})
+        diff = [k for k in RESUME_KEYS if saved.get(k) != config.to_dict().get(k)]
+        if diff or state.get("stream") != benchmark.name:
+            raise CheckpointError(f"{previous} was written by a run with other settings "
+                                  f"({', '.join(diff) or 'stream'} differ); resume with the same options")
+        strategy.load_state_dict(state["strategy"])
+        matrix = AccuracyMatrix.from_dict(state["matrix"], benchmark.seen_domains, benchmark.unseen_domains,
+                                          state["per_domain"])
+        start = state["experiences_done"]
+        echo(f"resuming from {previous} ({start} experience(s) done)")
+    if start == 0:
+        seed_everything(config.seed, 0)
+        echo("evaluating the initial model ...")
+        matrix.add_row("initial", strategy.evaluate_domains(benchmark))
+    stream = benchmark.train_stream
+    for t in range(start, len(stream)):
+        domain = benchmark.train_domains[t]
+        echo(f"experience {t + 1}/{len(stream)}: training on {domain} "
+             f"({len(stream[t].dataset)} images, {config.epochs} epochs)")
+        seed_everything(config.seed, t + 1)
+        t0 = time.perf_counter()
+        strategy.train(stream[t])
+        log.info("experience %d trained in %.1f s", t + 1, time.perf_counter() - t0)
+        matrix.add_row(f"after:{domain}", strategy.evaluate_domains(benchmark))
+        save_checkpoint(ckpt_dir, t + 1, domain, {
+            "strategy": strategy.state_dict(), "matrix": matrix.to_dict(), "per_domain": matrix.per_domain,
+            "experiences_done": t + 1, "config": config.to_dict(), "stream": benchmark.name})
+        atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, complete=False))
+    results = results_dict(config, benchmark, matrix, complete=True)
+    atomic_write_json(output / "results.json", results)
+    log.info("run finished in %.1f s", time.perf_counter() - started)
+    echo(matrix.format("mAP"))
+    echo(matrix.format("rank1"))
+    fin = results["final"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    echo(f"final seen (anti-forgetting):  mAP {fmt(fin['seen']['mAP'])}  Rank-1 {fmt(fin['seen']['rank1'])}")
+    echo(f"final unseen (generalization): mAP {fmt(fin['unseen']['mAP'])}  Rank-1 {fmt(fin['unseen']['rank1'])}")
+    echo(f"results: {output / 'results.json'}  (wall time {time.perf_counter() - started:.1f} s)")
+    return results

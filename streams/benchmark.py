@@ -1,0 +1,99 @@
+"""The benchmark object every stream builder returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.benchmarks.utils import DataAttribute, TransformGroups, make_avalanche_dataset
+
+from lifelong_reid.data.dataset import ReIDDataset, relabel
+from lifelong_reid.data.sample import DomainData
+from lifelong_reid.data.transforms import build_transforms
+from lifelong_reid.errors import DatasetLayoutError
+
+
+def to_avalanche(dataset: ReIDDataset, transforms):
+    """Wrap a :class:`ReIDDataset` as an ``AvalancheDataset`` with ``train``/``eval`` transform groups and
+    ``targets``, ``pids``, ``camids`` data attributes. Items are ``[image, target, pid, camid, index]``."""
+    train_tf, eval_tf = transforms
+    return make_avalanche_dataset(
+        dataset,
+        data_attributes=[DataAttribute(dataset.targets, "targets"),
+                         DataAttribute(dataset.pids.tolist(), "pids"),
+                         DataAttribute(dataset.camids.tolist(), "camids")],
+        transform_groups=TransformGroups({"train": train_tf, "eval": eval_tf}),
+    )
+
+
+@dataclass
+class ReIDBenchmark:
+    """An Avalanche ``CLScenario`` plus the ReID facts a run needs.
+
+    Attributes:
+        name: stream name (``results.json`` ``stream``).
+        scenario: the Avalanche benchmark; ``scenario.train_stream[t]`` trains step ``t``;
+            ``scenario.query_stream[j]`` / ``scenario.gallery_stream[j]`` evaluate domain ``eval_domains[j]``.
+        train_domains: the domain name of each training experience (seen domains, in order).
+        eval_domains: evaluation domain names (seen then unseen).
+        unseen_domains: test-only domains (generalisation).
+        domains: the :class:`DomainData` of every domain, by name.
+        protocol: evaluation protocol per evaluation domain.
+    """
+
+    name: str
+    scenario: object
+    train_domains: list[str]
+    eval_domains: list[str]
+    unseen_domains: list[str]
+    domains: dict = field(default_factory=dict)
+    protocol: dict = field(default_factory=dict)
+
+    @property
+    def train_stream(self):
+        return self.scenario.train_stream
+
+    @property
+    def seen_domains(self) -> list[str]:
+        """Training domains that are also evaluated (in training order)."""
+        return [d for d in self.train_domains if d in self.eval_domains]
+
+    def eval_sets(self):
+        """``(name, query_dataset, gallery_dataset)`` for every evaluation domain."""
+        for j, name in enumerate(self.eval_domains):
+            yield name, self.scenario.query_stream[j].dataset, self.scenario.gallery_stream[j].dataset
+
+
+def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[DomainData],
+                    unseen: Sequence[str], transforms: Optional[tuple] = None) -> ReIDBenchmark:
+    """Assemble the Avalanche benchmark: one training experience per item of ``train`` (labels made
+    contiguous per experience), one query/gallery pair per item of ``evaluate``.
+
+    Raises:
+        DatasetLayoutError: a training domain has no training images, or an evaluation domain lacks
+            query or gallery images.
+    """
+    transforms = transforms or build_transforms()
+    for role, group in (("training", train), ("evaluation", evaluate)):
+        names = [d.name for d in group]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise DatasetLayoutError(f"{role} domain names must be unique in a stream, repeated: {dup}")
+    train_sets = []
+    for d in train:
+        if not d.train:
+            raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}) has no training images")
+        targets, _ = relabel(d.train)
+        train_sets.append(to_avalanche(ReIDDataset(d.train, d.image_loader, targets), transforms))
+    query_sets, gallery_sets = [], []
+    for d in evaluate:
+        if not d.query or not d.gallery:
+            raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}) needs query and gallery images "
+                                     f"for evaluation (query: {len(d.query)}, gallery: {len(d.gallery)})")
+        query_sets.append(to_avalanche(ReIDDataset(d.query, d.image_loader), transforms).eval())
+        gallery_sets.append(to_avalanche(ReIDDataset(d.gallery, d.image_loader), transforms).eval())
+    scenario = benchmark_from_datasets(train=train_sets, query=query_sets, gallery=gallery_sets)
+    all_domains = {d.name: d for d in list(train) + list(evaluate)}
+    return ReIDBenchmark(name=name, scenario=scenario, train_domains=[d.name for d in train],
+                         eval_domains=[d.name for d in evaluate], unseen_domains=list(unseen),
+                         domains=all_domains, protocol={d.name: "market1501" for d in evaluate})
