@@ -9,6 +9,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import warnings  # noqa: E402
+
+# avalanche imports qpsolvers, which warns at import time that no QP solver is installed; only GEM-style
+# strategies need one and none of ours does.
+warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
+
 from lifelong_reid.hooks import hookimpl  # noqa: E402
 from lifelong_reid.config import RunConfig  # noqa: E402
 

@@ -15,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from avalanche.logging import TextLogger
 
 from lifelong_reid.config import RunConfig
 from lifelong_reid.data.image_io import check_readable
@@ -98,7 +99,12 @@ def _run(config, benchmark, pm, output, ckpt_dir, previous, progress, echo) -> d
     preflight(benchmark)
     atomic_write_json(output / "config.json", config.to_dict())
     model = build_model(config)
-    strategy = ReIDStrategy(model, config, pm, progress=progress)
+    with open(output / "losses.log", "a") as loss_log:
+        strategy = ReIDStrategy(model=model, config=config, pm=pm, loggers=[TextLogger(loss_log)], progress=progress)
+        return _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous, echo, started)
+
+
+def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous, echo, started) -> dict:
     matrix = AccuracyMatrix(benchmark.eval_domains, seen=benchmark.seen_domains, unseen=benchmark.unseen_domains)
     start = 0
     if previous is not None:

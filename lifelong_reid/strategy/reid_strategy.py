@@ -22,6 +22,7 @@ from lifelong_reid.data.samplers import PKSampler
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.evaluation.evaluator import ReIDEvaluator
 from lifelong_reid.losses import batch_hard_triplet_loss, identity_loss
+from lifelong_reid.strategy.loss_metric import LossTermsMetric
 from lifelong_reid.strategy.optim import build_optimizer, build_param_groups, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class ReIDStrategy(SupervisedTemplate):
         config: the :class:`~lifelong_reid.RunConfig` (epochs, lr, P, K, loss weights, amp, ...).
         pm: the pluggy plugin manager (``lifelong_reid.plugin_manager.get_plugin_manager``).
         plugins: extra Avalanche plugins.
+        loggers: Avalanche loggers (e.g. ``TextLogger``) receiving each loss term's epoch mean.
         progress: show tqdm progress bars (``None``: only on a terminal).
 
     Attributes set during training: ``experience``, ``batch`` (dict of :data:`BATCH_KEYS`), ``loss_terms``
@@ -61,7 +63,7 @@ class ReIDStrategy(SupervisedTemplate):
     ``scheduler``.
     """
 
-    def __init__(self, model, config, pm, plugins=(), progress: Optional[bool] = None):
+    def __init__(self, *, model, config, pm, plugins=(), loggers=(), progress: Optional[bool] = None):
         self.config, self.pm, self.progress = config, pm, progress
         device = resolve_device(config.device)
         if config.amp not in (None, *AMP_DTYPES):
@@ -70,7 +72,8 @@ class ReIDStrategy(SupervisedTemplate):
         super().__init__(model=model, optimizer=placeholder, criterion=None,
                          train_mb_size=config.batch_p * config.batch_k, train_epochs=config.epochs,
                          eval_mb_size=config.eval_batch_size, device=device,
-                         plugins=[HookBridge(), *plugins], evaluator=EvaluationPlugin(loggers=[]))
+                         plugins=[HookBridge(), *plugins],
+                         evaluator=EvaluationPlugin(LossTermsMetric(), loggers=list(loggers)))
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
         self.batch: dict = {}
         self.loss_terms: dict = {}

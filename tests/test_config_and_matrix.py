@@ -1,0 +1,45 @@
+"""RunConfig overrides, the accuracy matrix summaries, the learning-rate schedule."""
+from __future__ import annotations
+
+import pytest
+
+from lifelong_reid import RunConfig
+from lifelong_reid.errors import ConfigError
+from lifelong_reid.evaluation import AccuracyMatrix
+from lifelong_reid.strategy.optim import warmup_multistep_factor
+
+
+def test_overrides_parse_json_and_check_types():
+    c = RunConfig()
+    for a in ("lr=1e-4", "image_size=[128,64]", "pretrained=null", "epochs=3", "model=lreid-tiny-vit",
+              "extra.alpha=0.6", "lr_mults={\"classifier\": 10}"):
+        c.override(a)
+    assert (c.lr, c.image_size, c.pretrained, c.epochs, c.model) == (1e-4, [128, 64], None, 3, "lreid-tiny-vit")
+    assert c.extra == {"alpha": 0.6} and c.lr_mults == {"classifier": 10}
+    with pytest.raises(ConfigError, match="unknown config key 'epoch'.*did you mean epochs"):
+        c.override("epoch=3")
+    with pytest.raises(ConfigError, match="epochs expects a value of type int"):
+        c.override("epochs=[1]")
+    with pytest.raises(ConfigError, match="expected key=value"):
+        c.override("epochs")
+
+
+def test_matrix_seen_and_unseen_averages_as_lifelong_reid_code_computes_them():
+    m = AccuracyMatrix(["A", "B", "U1", "U2"], seen=["A", "B"], unseen=["U1", "U2"])
+    row = lambda a, b, u1, u2: {"A": {"mAP": a, "rank1": a + 1}, "B": {"mAP": b, "rank1": b + 1},  # noqa: E731
+                                "U1": {"mAP": u1, "rank1": u1 + 1}, "U2": {"mAP": u2, "rank1": u2 + 1}}
+    m.add_row("initial", row(1, 2, 3, 4))
+    m.add_row("after:A", row(50, 10, 20, 30))
+    m.add_row("after:B", row(40, 60, 25, 35))
+    assert m.final() == {"seen": {"mAP": 50.0, "rank1": 51.0}, "unseen": {"mAP": 30.0, "rank1": 31.0}}
+    assert m.to_dict()["mAP"][1] == [50, 10, 20, 30]
+    assert "after:B" in m.format("rank1")
+    none = AccuracyMatrix(["A"], seen=["A"], unseen=[])
+    none.add_row("initial", {"A": {"mAP": 1, "rank1": 2}})
+    assert none.final()["unseen"] == {"mAP": None, "rank1": None}
+
+
+def test_warmup_multistep_schedule():
+    f = lambda e: warmup_multistep_factor(e, 10, 0.1, [30, 50], 0.1)  # noqa: E731
+    assert f(0) == pytest.approx(0.1) and f(5) == pytest.approx(0.55) and f(10) == 1.0
+    assert f(29) == 1.0 and f(30) == pytest.approx(0.1) and f(50) == pytest.approx(0.01)
