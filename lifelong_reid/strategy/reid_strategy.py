@@ -82,6 +82,7 @@ class ReIDStrategy(SupervisedTemplate):
         self._count = 0
         self._bar = None
         self.scheduler = None
+        self.model.visual.hook = pm.hook  # per-layer hooks of the vision encoder
         self.model.to(self.device)
 
     # ------------------------------------------------------------------ set-up per experience
@@ -110,6 +111,12 @@ class ReIDStrategy(SupervisedTemplate):
             self.pm.hook.lreid_adapt_model(model=model, experience=self.experience, strategy=self)
         return model.to(self.device)
 
+    def check_model_and_optimizer(self, **kwargs):
+        """Adapt the model to the experience, then build its optimizer (in this order, so that parameters
+        added by ``lreid_adapt_model`` are optimized)."""
+        self.model = self.model_adaptation()
+        self.make_optimizer(**kwargs)
+
     def make_optimizer(self, **kwargs):
         """A fresh optimizer and schedule per experience, with the groups of :func:`build_param_groups`
         plus the plugins' ``lreid_param_groups``."""
@@ -118,7 +125,6 @@ class ReIDStrategy(SupervisedTemplate):
         groups = build_param_groups(self.model, self.config, plugin_groups)
         self.optimizer = build_optimizer(groups, self.config)
         self.scheduler = build_scheduler(self.optimizer, self.config)
-        self.optimized_param_id = {}
 
     # ------------------------------------------------------------------ one iteration
     def _unpack_minibatch(self):

@@ -1,0 +1,126 @@
+"""The ``lreid`` command line end to end: results folder, resume, user errors, plugin listing."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lifelong_reid.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+TINY_EXPERIMENT = '''
+import os
+from lifelong_reid import hookimpl
+from lifelong_reid.testing import tiny_config, tiny_stream
+
+config = tiny_config(name="tiny-cli", epochs=2)
+
+def stream(config):
+    return tiny_stream(config, num_domains=2, num_unseen=1)
+
+@hookimpl
+def lreid_before_epoch(strategy, epoch):
+    crash_at = os.environ.get("LREID_TEST_CRASH_AT")
+    if crash_at is not None and strategy.experience.current_experience == int(crash_at) and epoch == 1:
+        raise KeyboardInterrupt("simulated kill")
+'''
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    path = tmp_path / "tiny_experiment.py"
+    path.write_text(TINY_EXPERIMENT)
+    return path
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=True)
+
+
+def test_run_writes_results_json_of_the_documented_shape(experiment, tmp_path):
+    out = tmp_path / "run"
+    r = invoke("run", experiment, "--output", out)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["experiment"] == "tiny-cli" and res["seed"] == 0 and res["complete"]
+    assert res["domains"] == {"seen": ["synth1", "synth2"], "unseen": ["synth-unseen1"]}
+    assert res["matrix"]["rows"] == ["initial", "after:synth1", "after:synth2"]
+    assert res["matrix"]["cols"] == ["synth1", "synth2", "synth-unseen1"]
+    assert len(res["matrix"]["mAP"]) == 3 and all(len(r) == 3 for r in res["matrix"]["rank1"])
+    last = res["matrix"]["mAP"][-1]
+    assert res["final"]["seen"]["mAP"] == pytest.approx((last[0] + last[1]) / 2)
+    assert res["final"]["unseen"]["mAP"] == pytest.approx(last[2])
+    assert set(res["per_domain"]["synth1"]) == {"mAP", "rank1", "rank5", "rank10", "rank20", "mINP"}
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["exp1_synth1.pt", "exp2_synth2.pt"]
+    assert "final seen (anti-forgetting)" in r.output and "initial" in r.output
+    assert (out / "run.log").stat().st_size > 0
+
+
+def test_killed_run_resumes_to_the_same_results(experiment, tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert invoke("run", experiment, "--output", full).exit_code == 0
+    r = invoke("run", experiment, "--output", killed, env={"LREID_TEST_CRASH_AT": "1"})
+    assert r.exit_code != 0
+    assert [p.name for p in (killed / "checkpoints").iterdir()] == ["exp1_synth1.pt"]
+    assert json.loads((killed / "results.json").read_text())["complete"] is False
+    r = invoke("run", experiment, "--output", killed, "--resume")
+    assert r.exit_code == 0, r.output
+    assert "resuming from" in r.output
+    assert json.loads((killed / "results.json").read_text()) == json.loads((full / "results.json").read_text())
+
+
+def test_existing_output_is_not_overwritten(experiment, tmp_path):
+    out = tmp_path / "run"
+    assert invoke("run", experiment, "--output", out, "--set", "epochs=1").exit_code == 0
+    before = (out / "results.json").read_text()
+    r = invoke("run", experiment, "--output", out)
+    assert r.exit_code == 2 and "already holds a run; continue it with --resume" in r.output
+    assert (out / "results.json").read_text() == before
+
+
+def test_resume_with_other_settings_is_refused(experiment, tmp_path):
+    out = tmp_path / "run"
+    invoke("run", experiment, "--output", out, env={"LREID_TEST_CRASH_AT": "1"})
+    r = invoke("run", experiment, "--output", out, "--resume", "--seed", "3")
+    assert r.exit_code == 2 and "seed" in r.output and "other settings" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data-root", "/nonexistent"], "/nonexistent/market1501-mini: dataset folder not found"),
+    ([], "pass --data-root"),
+    (["--data-root", "DATA", "--set", "model=ViT-Q-99"], "unknown model name 'ViT-Q-99'"),
+    (["--data-root", "DATA", "--set", "lr"], "expected key=value"),
+])
+def test_user_errors_are_one_line(args, message, tmp_path):
+    data = Path(__file__).resolve().parents[2] / "shared" / "data"
+    args = [str(data) if a == "DATA" else a for a in args]
+    if "DATA" in args or (str(data) in args and not data.is_dir()):
+        pytest.skip("../shared/data is not available")
+    r = invoke("run", EXAMPLES / "market1501_mini.py", "--output", tmp_path / "o", *args)
+    assert r.exit_code == 2
+    lines = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], r.output
+    assert "Traceback" not in r.output
+
+
+def test_empty_dataset_folder_is_named(tmp_path):
+    (tmp_path / "market1501-mini" / "bounding_box_train").mkdir(parents=True)
+    r = invoke("run", EXAMPLES / "market1501_mini.py", "--data-root", tmp_path, "--output", tmp_path / "o")
+    assert r.exit_code == 2 and "bounding_box_train holds no images" in r.output
+
+
+def test_experiment_without_config_is_named(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = 1\n")
+    r = invoke("run", bad)
+    assert r.exit_code == 2 and "bad.py: define `config = RunConfig(...)`" in r.output
+
+
+def test_plugins_list_shows_builtins_and_their_hooks():
+    r = invoke("plugins", "list")
+    assert r.exit_code == 0
+    assert "core  [lifelong_reid.plugins.core (lifelong-reid" in r.output
+    assert "    lreid_inference_embedding" in r.output
