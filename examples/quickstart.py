@@ -13,12 +13,12 @@ config = RunConfig(
     name="quickstart",
     model="lreid-tiny-vit", pretrained=None,  # bundled tiny open_clip config, random init
     image_size=[128, 64],
-    epochs=8, lr=3e-4, weight_decay=1e-4, warmup_epochs=1, milestones=[6],
+    epochs=12, lr=3e-4, weight_decay=1e-4, warmup_epochs=1, milestones=[9],
     batch_p=8, batch_k=4, bias_lr_mult=1.0,
     device="cpu",
 )
 
 
 def stream(config):
-    return synthetic_lifelong_stream(num_domains=3, num_unseen=1, seed=config.seed,
+    return synthetic_lifelong_stream(num_domains=3, num_unseen=1, seed=config.seed, num_train_ids=60,
                                      transforms=build_transforms(config.image_size, pad=4))
