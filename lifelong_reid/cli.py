@@ -30,7 +30,7 @@ def _user_errors(fn):
 @click.version_option(package_name="lifelong-reid")
 def main():
     """lifelong_reid: ReID with vision-language models under continual learning."""
-    logging.getLogger("root").setLevel(logging.ERROR)  # open_clip warns on the root logger for random init
+    logging.getLogger().setLevel(logging.ERROR)  # open_clip warns on the root logger for random init
 
 
 @main.command()

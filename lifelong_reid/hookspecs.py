@@ -162,7 +162,8 @@ def lreid_state_dict(strategy):
 @hookspec
 def lreid_load_state_dict(state, strategy):
     """Restore what :func:`lreid_state_dict` saved. ``state`` is the merged ``{key: state}`` of all plugins;
-    take your own key.
+    take your own key. Called on ``--resume`` before the model weights are loaded: a plugin that added
+    modules to the model in :func:`lreid_adapt_model` re-creates them here so that their weights load.
 
     Returns:
         ``None``.

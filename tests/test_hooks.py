@@ -89,8 +89,11 @@ class Recorder:
         return {"recorder": {"counter": self.counter}}
 
     @hookimpl
-    def lreid_load_state_dict(self, state):
+    def lreid_load_state_dict(self, state, strategy):
         self.loaded = state["recorder"]
+        if strategy is not None and self.prompt is None:  # re-create what lreid_adapt_model added
+            self.prompt = nn.Parameter(torch.zeros(2, strategy.model.visual.width))
+            strategy.model.register_parameter("test_prompt", self.prompt)
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +154,12 @@ def test_plugin_state_is_saved_in_checkpoints_and_restored(recorded, tmp_path):
     pm = get_plugin_manager()
     fresh = Recorder()
     register(pm, fresh)
-    pm.hook.lreid_load_state_dict(state=state["strategy"]["plugins"], strategy=None)
+    from lifelong_reid.strategy import ReIDStrategy
+    cfg = tiny_config()
+    strategy = ReIDStrategy(model=build_model(cfg), config=cfg, pm=pm, progress=False)
+    strategy.load_state_dict(state["strategy"])  # plugin re-creates its parameter before the weights load
     assert fresh.loaded == {"counter": 4}
+    assert torch.equal(strategy.model.test_prompt, rec.prompt.detach())
 
 
 class BlockCLS:

@@ -60,6 +60,9 @@ def test_market1501_mini_counts_match_its_readme(shared_data):
     assert sum(s.pid == -1 for s in d.gallery) == 116
     assert len({s.pid for s in d.gallery if s.pid == 0}) == 1
     assert sum(s.pid == 0 for s in d.gallery) == 84
+    stats = d.stats()
+    assert stats["train"] == {"images": 2882, "ids": 100, "cameras": 6}
+    assert stats["gallery"]["ids"] == 101  # 100 test identities + the distractor id 0000
 
 
 def write_manifest(root: Path, header: str, rows: list[str], images=("a.jpg", "b.jpg")) -> Path:

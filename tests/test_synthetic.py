@@ -55,3 +55,11 @@ def test_save_writes_a_market_layout_the_reader_accepts(tmp_path):
     built = dom.build()
     assert (len(d.train), len(d.query), len(d.gallery)) == (len(built.train), len(built.query), len(built.gallery))
     assert sorted({s.pid for s in d.train}) == [1, 2, 3]
+
+
+def test_domain_pickles_for_dataloader_workers():
+    import pickle
+    dom = SyntheticDomain("d", 5, num_train_ids=2, num_test_ids=1)
+    s = dom.build().train[0]
+    clone = pickle.loads(pickle.dumps(dom))
+    assert np.array_equal(pixels(dom, s), pixels(clone, s))

@@ -36,3 +36,10 @@ def test_hook_tracing_by_environment_variable():
     r = subprocess.run([sys.executable, "-c", code], env={"LREID_TRACE_HOOKS": "1", "PATH": ""},
                        capture_output=True, text=True, check=True)
     assert "lreid_inference_embedding" in r.stderr
+
+
+def test_dataloader_workers_give_the_same_results_as_the_main_process(tmp_path):
+    a = run_with_plugins([], tmp_path / "w0", config=tiny_config())
+    b = run_with_plugins([], tmp_path / "w2", config=tiny_config(num_workers=2))
+    assert a["matrix"]["rows"] == b["matrix"]["rows"]
+    assert b["complete"]

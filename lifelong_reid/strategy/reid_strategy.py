@@ -7,6 +7,7 @@ evaluation of query/gallery domains. Methods arrive through the pluggy hooks of 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import defaultdict
 from contextlib import nullcontext
 from typing import Optional
@@ -68,12 +69,14 @@ class ReIDStrategy(SupervisedTemplate):
         device = resolve_device(config.device)
         if config.amp not in (None, *AMP_DTYPES):
             raise ConfigError(f"amp must be null, bf16 or fp16, got {config.amp!r}")
-        placeholder = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
-        super().__init__(model=model, optimizer=placeholder, criterion=None,
-                         train_mb_size=config.batch_p * config.batch_k, train_epochs=config.epochs,
-                         eval_mb_size=config.eval_batch_size, device=device,
-                         plugins=[HookBridge(), *plugins],
-                         evaluator=EvaluationPlugin(LossTermsMetric(), loggers=list(loggers)))
+        placeholder = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)  # see make_optimizer
+        with warnings.catch_warnings():  # Avalanche warns when no logger is given; that is a valid choice
+            warnings.filterwarnings("ignore", message="No loggers specified")
+            super().__init__(model=model, optimizer=placeholder, criterion=None,
+                             train_mb_size=config.batch_p * config.batch_k, train_epochs=config.epochs,
+                             eval_mb_size=config.eval_batch_size, device=device,
+                             plugins=[HookBridge(), *plugins],
+                             evaluator=EvaluationPlugin(LossTermsMetric(), loggers=list(loggers)))
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
         self.batch: dict = {}
         self.loss_terms: dict = {}
@@ -247,9 +250,10 @@ class ReIDStrategy(SupervisedTemplate):
         return {"model": self.model.state_dict(), "num_classes": self.model.num_classes, "plugins": plugin_state}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` output (classifier resized first)."""
+        """Restore :meth:`state_dict` output: the classifier is resized and the plugins restore their state
+        (re-creating any module they added to the model) before the model weights are loaded."""
         if state.get("num_classes"):
             self.model.reset_classifier(state["num_classes"])
+        self.pm.hook.lreid_load_state_dict(state=state.get("plugins", {}), strategy=self)
         self.model.load_state_dict(state["model"])
         self.model.to(self.device)
-        self.pm.hook.lreid_load_state_dict(state=state.get("plugins", {}), strategy=self)

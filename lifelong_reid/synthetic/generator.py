@@ -44,6 +44,14 @@ class SyntheticDomain:
         self._identity = lru_cache(maxsize=None)(self._draw_identity)
         self.load_image = lru_cache(maxsize=4096)(self._render_key)
 
+    def __getstate__(self):  # picklable for DataLoader workers: the caches are rebuilt there
+        return {k: v for k, v in self.__dict__.items() if k not in ("_identity", "load_image")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._identity = lru_cache(maxsize=None)(self._draw_identity)
+        self.load_image = lru_cache(maxsize=4096)(self._render_key)
+
     def _draw_identity(self, pid: int) -> dict:
         return draw_identity(np.random.default_rng([self.seed, 1, pid]))
 
