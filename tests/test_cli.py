@@ -124,3 +124,19 @@ def test_plugins_list_shows_builtins_and_their_hooks():
     assert r.exit_code == 0
     assert "core  [lifelong_reid.plugins.core (lifelong-reid" in r.output
     assert "    lreid_inference_embedding" in r.output
+
+
+def test_unreadable_image_stops_the_run_before_training(tmp_path):
+    from PIL import Image
+    root = tmp_path / "market1501-mini"
+    for folder, names in {"bounding_box_train": ["0002_c1s1_000451_03.jpg", "0002_c2s1_000551_01.jpg"],
+                          "query": ["0001_c1s1_001051_00.jpg"],
+                          "bounding_box_test": ["0001_c2s1_000301_01.jpg"]}.items():
+        (root / folder).mkdir(parents=True)
+        for n in names:
+            Image.new("RGB", (8, 16)).save(root / folder / n)
+    (root / "bounding_box_test" / "0001_c3s1_000302_01.jpg").write_bytes(b"\xff\xd8 truncated")
+    out = tmp_path / "o"
+    r = invoke("run", EXAMPLES / "market1501_mini.py", "--data-root", tmp_path, "--output", out)
+    assert r.exit_code == 2 and "0001_c3s1_000302_01.jpg: cannot read image" in r.output
+    assert not (out / "checkpoints").exists()

@@ -5,6 +5,12 @@ from PIL import Image, UnidentifiedImageError
 
 from lifelong_reid.errors import ImageReadError
 
+_READ_ERRORS = (OSError, UnidentifiedImageError, ValueError)
+
+
+def _read_error(path: str, e: Exception) -> ImageReadError:
+    return ImageReadError(f"{path}: cannot read image ({e.__class__.__name__}: {e}); replace or remove the file")
+
 
 def open_rgb(path: str) -> Image.Image:
     """Open ``path`` as an RGB PIL image.
@@ -15,23 +21,19 @@ def open_rgb(path: str) -> Image.Image:
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise ImageReadError(f"{path}: cannot read image ({e.__class__.__name__}: {e}); "
-                             "replace or remove the file") from None
+    except _READ_ERRORS as e:
+        raise _read_error(path, e) from None
 
 
-def check_readable(paths, limit: int | None = None) -> None:
-    """Open the header of each file (cheap) so that a broken file stops a run before training.
+def check_readable(paths) -> None:
+    """Parse the header of each file (cheap: no pixel decoding) so that a missing or non-image file stops a
+    run before training.
 
     Raises:
         ImageReadError: naming the first file that cannot be opened.
     """
-    for i, path in enumerate(paths):
-        if limit is not None and i >= limit:
-            break
+    for path in paths:
         try:
-            with Image.open(path) as img:
-                img.size  # noqa: B018 - header parsed by open()
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise ImageReadError(f"{path}: cannot read image ({e.__class__.__name__}: {e}); "
-                                 "replace or remove the file") from None
+            Image.open(path).close()
+        except _READ_ERRORS as e:
+            raise _read_error(path, e) from None
