@@ -64,14 +64,26 @@ class ReIDBenchmark:
             yield name, self.scenario.query_stream[j].dataset, self.scenario.gallery_stream[j].dataset
 
 
+def _check_cross_camera_matches(d: DomainData) -> None:
+    """Fail early when the Market-1501 protocol would skip every query of ``d``."""
+    gallery = {(s.pid, s.camid) for s in d.gallery if s.pid != -1}
+    cams_by_pid: dict = {}
+    for pid, cam in gallery:
+        cams_by_pid.setdefault(pid, set()).add(cam)
+    if not any(cams_by_pid.get(q.pid, set()) - {q.camid} for q in d.query):
+        raise DatasetLayoutError(
+            f"domain {d.name} ({d.root or 'generated'}): no query has a gallery image of its identity from "
+            "another camera, so the Market-1501 protocol cannot score it; check the pid and camid values")
+
+
 def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[DomainData],
                     unseen: Sequence[str], transforms: Optional[tuple] = None) -> ReIDBenchmark:
     """Assemble the Avalanche benchmark: one training experience per item of ``train`` (labels made
     contiguous per experience), one query/gallery pair per item of ``evaluate``.
 
     Raises:
-        DatasetLayoutError: a training domain has no training images, or an evaluation domain lacks
-            query or gallery images.
+        DatasetLayoutError: a training domain has no training images, an evaluation domain lacks query
+            or gallery images, or none of its queries has a cross-camera match.
     """
     transforms = transforms or build_transforms()
     for role, group in (("training", train), ("evaluation", evaluate)):
@@ -90,6 +102,7 @@ def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[D
         if not d.query or not d.gallery:
             raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}) needs query and gallery images "
                                      f"for evaluation (query: {len(d.query)}, gallery: {len(d.gallery)})")
+        _check_cross_camera_matches(d)
         query_sets.append(to_avalanche(ReIDDataset(d.query, d.image_loader), transforms).eval())
         gallery_sets.append(to_avalanche(ReIDDataset(d.gallery, d.image_loader), transforms).eval())
     scenario = benchmark_from_datasets(train=train_sets, query=query_sets, gallery=gallery_sets)

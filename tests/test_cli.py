@@ -140,3 +140,4 @@ def test_unreadable_image_stops_the_run_before_training(tmp_path):
     r = invoke("run", EXAMPLES / "market1501_mini.py", "--data-root", tmp_path, "--output", out)
     assert r.exit_code == 2 and "0001_c3s1_000302_01.jpg: cannot read image" in r.output
     assert not (out / "checkpoints").exists()
+

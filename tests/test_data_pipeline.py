@@ -9,7 +9,7 @@ from PIL import Image
 
 from lifelong_reid.data import PKSampler, ReIDDataset, Sample, build_transforms, relabel
 from lifelong_reid.data.image_io import check_readable
-from lifelong_reid.errors import ImageReadError
+from lifelong_reid.errors import ConfigError, ImageReadError
 
 
 def test_relabel_is_contiguous_and_keeps_original_ids():
@@ -31,7 +31,7 @@ def test_transforms_give_normalised_tensors_of_the_requested_size():
         assert x.shape == (3, 64, 32) and x.dtype == torch.float32
     x = evaluation(img)
     assert x[0].mean().item() == pytest.approx((1 - 0.48145466) / 0.26862954, rel=1e-4)
-    with pytest.raises(ValueError, match="height, width"):
+    with pytest.raises(ConfigError, match="height, width"):
         build_transforms((64,))
 
 
@@ -49,7 +49,7 @@ def test_pk_sampler_batches_hold_p_identities_of_k_images():
 
 
 def test_pk_sampler_needs_p_identities():
-    with pytest.raises(ValueError, match="at least P=4 identities"):
+    with pytest.raises(ConfigError, match="at least P=4 identities"):
         PKSampler([0, 0, 1, 1], p=4, k=2)
 
 

@@ -7,6 +7,8 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import Sampler
 
+from lifelong_reid.errors import ConfigError
+
 
 class PKSampler(Sampler[list]):
     """Batches of ``P`` identities x ``K`` images each, as batch-hard triplet mining needs.
@@ -23,17 +25,17 @@ class PKSampler(Sampler[list]):
         seed: base seed.
 
     Raises:
-        ValueError: fewer than ``p`` identities, or ``p``/``k`` below 1.
+        ConfigError: fewer than ``p`` identities, or ``p``/``k`` below 1.
     """
 
     def __init__(self, labels: Sequence[int], p: int, k: int, seed: int = 0):
         if p < 1 or k < 1:
-            raise ValueError(f"P and K must be >= 1, got P={p}, K={k}")
+            raise ConfigError(f"P and K must be >= 1, got P={p}, K={k}")
         self.index_by_label: dict[int, list[int]] = defaultdict(list)
         for i, lab in enumerate(labels):
             self.index_by_label[int(lab)].append(i)
         if len(self.index_by_label) < p:
-            raise ValueError(f"P x K sampling needs at least P={p} identities, the dataset has "
+            raise ConfigError(f"P x K sampling needs at least P={p} identities, the dataset has "
                              f"{len(self.index_by_label)}; lower P (--set batch_p=...)")
         self.labels = sorted(self.index_by_label)
         self.p, self.k, self.seed, self.epoch = p, k, seed, 0

@@ -10,6 +10,8 @@ from typing import Sequence
 
 from torchvision import transforms as T
 
+from lifelong_reid.errors import ConfigError
+
 #: open_clip's OPENAI_DATASET_MEAN / OPENAI_DATASET_STD (the normalisation CLIP was trained with).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -25,10 +27,13 @@ def build_transforms(size: Sequence[int] = (256, 128), *, flip: float = 0.5, pad
         pad: padding in pixels before the random crop (0 disables pad-crop).
         random_erasing: probability of random erasing (0 disables it).
         mean, std: per-channel normalisation (CLIP's by default).
+
+    Raises:
+        ConfigError: ``size`` is not two positive integers.
     """
     size = tuple(int(v) for v in size)
     if len(size) != 2 or min(size) <= 0:
-        raise ValueError(f"image size must be (height, width) with positive values, got {size}")
+        raise ConfigError(f"image_size must be (height, width) with positive values, got {size}")
     train = [T.Resize(size, interpolation=T.InterpolationMode.BICUBIC)]
     if flip > 0:
         train.append(T.RandomHorizontalFlip(flip))

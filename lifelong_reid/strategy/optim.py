@@ -6,6 +6,8 @@ import bisect
 import torch
 from torch import nn
 
+from lifelong_reid.errors import ConfigError
+
 
 def build_param_groups(model: nn.Module, config, plugin_groups=()) -> list[dict]:
     """Parameter groups with per-group learning rates.
@@ -43,10 +45,10 @@ def build_optimizer(groups: list[dict], config) -> torch.optim.Optimizer:
     """``adam`` (CLIP-ReID), ``adamw`` or ``sgd`` (momentum 0.9) over ``groups``.
 
     Raises:
-        ValueError: unknown optimizer name, or no trainable parameter.
+        ConfigError: unknown optimizer name, or no trainable parameter.
     """
     if not groups:
-        raise ValueError("no trainable parameter: every parameter is frozen")
+        raise ConfigError("no trainable parameter: every parameter is frozen")
     name = config.optimizer.lower()
     if name == "adam":
         return torch.optim.Adam(groups, lr=config.lr)
@@ -54,7 +56,7 @@ def build_optimizer(groups: list[dict], config) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=config.lr)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; use adam, adamw or sgd")
+    raise ConfigError(f"unknown optimizer {config.optimizer!r}; use adam, adamw or sgd")
 
 
 def warmup_multistep_factor(epoch: int, warmup_epochs: int, warmup_factor: float, milestones, gamma: float) -> float:
