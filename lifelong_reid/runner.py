@@ -98,6 +98,7 @@ def _run(config, benchmark, pm, output, ckpt_dir, previous, progress, echo) -> d
     started = time.perf_counter()
     preflight(benchmark)
     atomic_write_json(output / "config.json", config.to_dict())
+    seed_everything(config.seed, 0)  # the initial (randomly initialised) weights depend on the seed only
     model = build_model(config)
     with open(output / "losses.log", "a") as loss_log:
         strategy = ReIDStrategy(model=model, config=config, pm=pm, loggers=[TextLogger(loss_log)], progress=progress)

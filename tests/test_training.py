@@ -45,3 +45,14 @@ def test_training_and_evaluation_with_dataloader_workers(tmp_path):
     b = run_with_plugins([], tmp_path / "w2", config=tiny_config(num_workers=2))
     assert b["complete"] and b["matrix"]["rows"] == a["matrix"]["rows"]
     assert b["matrix"]["mAP"][0] == a["matrix"]["mAP"][0]
+
+
+def test_a_run_depends_on_its_seed_only(tmp_path):
+    import torch
+    torch.manual_seed(123)
+    a = run_with_plugins([], tmp_path / "a", config=tiny_config())
+    torch.randn(1000)  # disturb the global generator: the run must not depend on it
+    b = run_with_plugins([], tmp_path / "b", config=tiny_config())
+    c = run_with_plugins([], tmp_path / "c", config=tiny_config(seed=1))
+    assert a["matrix"] == b["matrix"]
+    assert c["matrix"]["mAP"][0] != a["matrix"]["mAP"][0]
