@@ -9,6 +9,7 @@ memory. Usage::
 from __future__ import annotations
 
 import argparse
+import logging
 import resource
 import time
 
@@ -65,6 +66,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
+    logging.getLogger().setLevel(logging.ERROR)  # open_clip's "no pretrained weights" warning
     device = torch.device(args.device)
     cfg = tiny_config(model=args.model, image_size=args.size)
     rows = []
