@@ -80,3 +80,7 @@ def plugins_list():
         click.echo(f"{row['name']}  [{row['source']}]")
         for hook in row["hooks"]:
             click.echo(f"    {hook}")
+
+
+if __name__ == "__main__":
+    main()

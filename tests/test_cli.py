@@ -141,3 +141,23 @@ def test_unreadable_image_stops_the_run_before_training(tmp_path):
     assert r.exit_code == 2 and "0001_c3s1_000302_01.jpg: cannot read image" in r.output
     assert not (out / "checkpoints").exists()
 
+
+
+def test_third_party_plugin_is_found_through_the_entry_point_group(tmp_path):
+    """A package installed elsewhere registers a plugin with no change to this repository."""
+    import os
+    import subprocess
+    import sys
+    site = tmp_path / "site"
+    (site / "thirdparty-0.1.dist-info").mkdir(parents=True)
+    (site / "thirdparty_plugin.py").write_text(
+        "from lifelong_reid import hookimpl\n\n@hookimpl\ndef lreid_extra_losses(outputs):\n    return None\n")
+    (site / "thirdparty-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty\nVersion: 0.1\n")
+    (site / "thirdparty-0.1.dist-info" / "entry_points.txt").write_text(
+        "[lifelong_reid.plugins]\nmyplugin = thirdparty_plugin\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    r = subprocess.run([sys.executable, "-m", "lifelong_reid.cli", "plugins", "list"], env=env,
+                       capture_output=True, text=True, check=True)
+    assert "myplugin  [thirdparty_plugin (thirdparty 0.1)]" in r.stdout
+    assert "    lreid_extra_losses" in r.stdout
+    assert "core  [" in r.stdout
