@@ -207,15 +207,16 @@ class ReIDStrategy(SupervisedTemplate):
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def extract_features(self, dataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def extract_features(self, dataset, desc: str = "features") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Retrieval features of an (eval-mode) Avalanche dataset: ``(N, F)`` features from
-        ``lreid_inference_embedding``, ``(N,)`` pids, ``(N,)`` camids."""
+        ``lreid_inference_embedding``, ``(N,)`` pids, ``(N,)`` camids. ``desc`` labels the progress bar."""
         was_training = self.model.training
         self.model.eval()
         loader = DataLoader(dataset, batch_size=self.config.eval_batch_size, shuffle=False,
                             num_workers=self.config.num_workers)
         feats, pids, camids = [], [], []
-        for mb in loader:
+        for mb in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True,
+                       disable=None if self.progress is None else not self.progress):
             images = mb[0].to(self.device)
             batch = {"images": images, "pids": mb[2], "camids": mb[3], "indices": mb[4]}
             with self.autocast():
@@ -235,7 +236,7 @@ class ReIDStrategy(SupervisedTemplate):
         for name, query, gallery in benchmark.eval_sets():
             ev = ReIDEvaluator(protocol=benchmark.protocol.get(name, "market1501"))
             for split, ds in (("query", query), ("gallery", gallery)):
-                f, p, c = self.extract_features(ds.eval())
+                f, p, c = self.extract_features(ds.eval(), desc=f"eval {name} {split}")
                 ev.process(f, p, c, split=split)
             results[name] = ev.evaluate()
             log.info("eval %s: mAP %.2f rank1 %.2f", name, results[name]["mAP"], results[name]["rank1"])
