@@ -43,3 +43,26 @@ def test_warmup_multistep_schedule():
     f = lambda e: warmup_multistep_factor(e, 10, 0.1, [30, 50], 0.1)  # noqa: E731
     assert f(0) == pytest.approx(0.1) and f(5) == pytest.approx(0.55) and f(10) == 1.0
     assert f(29) == 1.0 and f(30) == pytest.approx(0.1) and f(50) == pytest.approx(0.01)
+
+
+def test_param_groups_apply_prefix_and_bias_multipliers_and_skip_frozen():
+    import torch
+    from torch import nn
+    from lifelong_reid.strategy.optim import build_param_groups
+
+    model = nn.Module()
+    model.backbone = nn.Linear(2, 2)
+    model.classifier = nn.Linear(2, 3, bias=False)
+    model.frozen = nn.Linear(2, 2)
+    model.frozen.requires_grad_(False)
+    prompt = nn.Parameter(torch.zeros(4))
+    cfg = RunConfig(lr=1e-3, lr_mults={"classifier": 10}, bias_lr_mult=2.0, weight_decay=1e-4)
+    groups = build_param_groups(model, cfg, [{"params": [prompt], "lr_mult": 5.0, "weight_decay": 0.0,
+                                              "name": "prompts"}])
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    assert lr_of[id(model.backbone.weight)] == pytest.approx(1e-3)
+    assert lr_of[id(model.backbone.bias)] == pytest.approx(2e-3)
+    assert lr_of[id(model.classifier.weight)] == pytest.approx(1e-2)
+    assert lr_of[id(prompt)] == pytest.approx(5e-3)
+    assert id(model.frozen.weight) not in lr_of
+    assert next(g for g in groups if g["name"] == "prompts")["weight_decay"] == 0.0
