@@ -121,7 +121,6 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
         start = state["experiences_done"]
         echo(f"resuming from {previous} ({start} experience(s) done)")
     if start == 0:
-        seed_everything(config.seed, 0)
         echo("evaluating the initial model ...")
         matrix.add_row("initial", strategy.evaluate_domains(benchmark))
     stream = benchmark.train_stream

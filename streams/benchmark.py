@@ -66,10 +66,10 @@ class ReIDBenchmark:
 
 def _check_cross_camera_matches(d: DomainData) -> None:
     """Fail early when the Market-1501 protocol would skip every query of ``d``."""
-    gallery = {(s.pid, s.camid) for s in d.gallery if s.pid != -1}
     cams_by_pid: dict = {}
-    for pid, cam in gallery:
-        cams_by_pid.setdefault(pid, set()).add(cam)
+    for s in d.gallery:
+        if s.pid != -1:
+            cams_by_pid.setdefault(s.pid, set()).add(s.camid)
     if not any(cams_by_pid.get(q.pid, set()) - {q.camid} for q in d.query):
         raise DatasetLayoutError(
             f"domain {d.name} ({d.root or 'generated'}): no query has a gallery image of its identity from "
