@@ -59,6 +59,7 @@ def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete:
         "domains": {"seen": benchmark.seen_domains, "unseen": list(benchmark.unseen_domains)},
         "matrix": matrix.to_dict(),
         "final": matrix.final(),
+        "lifelong": matrix.lifelong(),
         "per_domain": matrix.per_domain,
         "complete": complete,
     }

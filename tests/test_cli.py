@@ -53,6 +53,8 @@ def test_run_writes_results_json_of_the_documented_shape(experiment, tmp_path):
     last = res["matrix"]["mAP"][-1]
     assert res["final"]["seen"]["mAP"] == pytest.approx((last[0] + last[1]) / 2)
     assert res["final"]["unseen"]["mAP"] == pytest.approx(last[2])
+    assert set(res["lifelong"]) == {"forgetting", "bwt", "per_row"}
+    assert res["lifelong"]["forgetting"]["mAP"]["mean"] == pytest.approx(res["matrix"]["mAP"][1][0] - last[0])
     assert set(res["per_domain"]["synth1"]) == {"mAP", "rank1", "rank5", "rank10", "rank20", "mINP"}
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["exp1_synth1.pt", "exp2_synth2.pt"]
     assert "final seen (anti-forgetting)" in r.output and "initial" in r.output

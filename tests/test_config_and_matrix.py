@@ -34,6 +34,13 @@ def test_matrix_seen_and_unseen_averages_as_lifelong_reid_code_computes_them():
     assert m.final() == {"seen": {"mAP": 50.0, "rank1": 51.0}, "unseen": {"mAP": 30.0, "rank1": 31.0}}
     assert m.to_dict()["mAP"][1] == [50, 10, 20, 30]
     assert "after:B" in m.format("rank1")
+    # A learnt at row 1 (50) then 40: forgetting 10, BWT -10; B learnt in the last row: left out
+    assert m.forgetting("mAP") == {"per_domain": {"A": 10.0}, "mean": 10.0}
+    assert m.backward_transfer("mAP") == -10.0
+    life = m.lifelong()
+    assert [r["seen"]["mAP"] for r in life["per_row"]] == [None, 50.0, 50.0]
+    assert [r["unseen"]["mAP"] for r in life["per_row"]] == [3.5, 25.0, 30.0]
+    assert life["bwt"]["rank1"] == -10.0
     none = AccuracyMatrix(["A"], seen=["A"], unseen=[])
     none.add_row("initial", {"A": {"mAP": 1, "rank1": 2}})
     assert none.final()["unseen"] == {"mAP": None, "rank1": None}
@@ -66,3 +73,13 @@ def test_param_groups_apply_prefix_and_bias_multipliers_and_skip_frozen():
     assert lr_of[id(prompt)] == pytest.approx(5e-3)
     assert id(model.frozen.weight) not in lr_of
     assert next(g for g in groups if g["name"] == "prompts")["weight_decay"] == 0.0
+
+
+def test_forgetting_takes_the_best_earlier_value_and_bwt_the_value_when_learnt():
+    m = AccuracyMatrix(["A", "B", "C"], seen=["A", "B", "C"], unseen=[])
+    for label, vals in (("initial", (0, 0, 0)), ("after:A", (50, 5, 5)), ("after:B", (60, 70, 5)),
+                        ("after:C", (40, 65, 80))):
+        m.add_row(label, {d: {"mAP": v, "rank1": v} for d, v in zip("ABC", vals)})
+    assert m.forgetting("mAP") == {"per_domain": {"A": 20.0, "B": 5.0}, "mean": 12.5}
+    assert m.backward_transfer("mAP") == pytest.approx(((40 - 50) + (65 - 70)) / 2)
+    assert m.lifelong()["per_row"][2]["seen"]["mAP"] == 65.0
