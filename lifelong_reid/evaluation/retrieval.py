@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lifelong_reid.evaluation.rerank import k_reciprocal_distances
+
 PROTOCOLS = ("market1501",)
 RANKS = (1, 5, 10, 20)
 
@@ -30,7 +32,8 @@ def _as_tensor(x, dtype=None) -> torch.Tensor:
 
 def evaluate_features(query_features, gallery_features, query_pids, gallery_pids, query_camids,
                       gallery_camids, *, protocol: str = "market1501", normalize: bool = True,
-                      ranks=RANKS, chunk_size: int = 512) -> dict:
+                      ranks=RANKS, chunk_size: int = 512, rerank: bool = False, k1: int = 20, k2: int = 6,
+                      lambda_value: float = 0.3) -> dict:
     """Metrics for ``(Q, D)`` query and ``(G, D)`` gallery features (numpy arrays or torch tensors).
 
     Args:
@@ -40,6 +43,8 @@ def evaluate_features(query_features, gallery_features, query_pids, gallery_pids
             ranks as cosine similarity).
         ranks: CMC ranks to report (``rank1``, ``rank5``, ...).
         chunk_size: queries per block; memory is ``O(chunk_size * G)``.
+        rerank: rank by k-reciprocal re-ranked distances (:func:`~lifelong_reid.evaluation.rerank.
+            k_reciprocal_distances`, with ``k1``, ``k2``, ``lambda_value``); memory is then ``O((Q + G)^2)``.
 
     Returns:
         ``{"mAP", "rank1", "rank5", "rank10", "rank20", "mINP"}`` in percent, plus ``num_valid_queries``.
@@ -63,9 +68,13 @@ def evaluate_features(query_features, gallery_features, query_pids, gallery_pids
     ap_sum, inp_sum, valid_q = 0.0, 0.0, 0
     cmc_hits = torch.zeros(max_rank, dtype=torch.float64)
     g_sq = (gf * gf).sum(1)
+    reranked = k_reciprocal_distances(qf, gf, k1, k2, lambda_value) if rerank else None
     for s in range(0, len(qf), chunk_size):
         q = qf[s:s + chunk_size]
-        dist = (q * q).sum(1, keepdim=True) + g_sq.unsqueeze(0) - 2.0 * q @ gf.t()
+        if reranked is not None:
+            dist = reranked[s:s + chunk_size]
+        else:
+            dist = (q * q).sum(1, keepdim=True) + g_sq.unsqueeze(0) - 2.0 * q @ gf.t()
         order = torch.sort(dist, dim=1, stable=True).indices
         g_pid, g_cam = gp[order], gc[order]
         q_pid, q_cam = qp[s:s + chunk_size, None], qc[s:s + chunk_size, None]
