@@ -29,6 +29,8 @@ class RunConfig:
         batch_p, batch_k: identities per batch and images per identity (P x K sampler).
         id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses.
         amp: ``None``, ``"bf16"`` or ``"fp16"`` autocast.
+    Evaluation:
+        rerank: k-reciprocal re-ranking (Zhong et al. 2017) with rerank_k1, rerank_k2, rerank_lambda.
     Data:
         data_root: root folder of datasets (``--data-root``). random_erasing: probability.
         num_workers: data-loading processes. eval_batch_size.
@@ -62,6 +64,11 @@ class RunConfig:
     label_smoothing: float = 0.1
     triplet_margin: float = 0.3
     amp: Optional[str] = None
+    # evaluation
+    rerank: bool = False
+    rerank_k1: int = 20
+    rerank_k2: int = 6
+    rerank_lambda: float = 0.3
     # data
     data_root: Optional[str] = None
     random_erasing: float = 0.0

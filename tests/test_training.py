@@ -56,3 +56,9 @@ def test_a_run_depends_on_its_seed_only(tmp_path):
     c = run_with_plugins([], tmp_path / "c", config=tiny_config(seed=1))
     assert a["matrix"] == b["matrix"]
     assert c["matrix"]["mAP"][0] != a["matrix"]["mAP"][0]
+
+
+def test_rerank_option_changes_the_evaluation(tmp_path):
+    plain = run_with_plugins([], tmp_path / "plain", config=tiny_config(epochs=0))
+    rr = run_with_plugins([], tmp_path / "rr", config=tiny_config(epochs=0, rerank=True, rerank_k1=4, rerank_k2=2))
+    assert rr["matrix"]["mAP"][0] != plain["matrix"]["mAP"][0]

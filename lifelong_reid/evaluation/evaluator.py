@@ -18,8 +18,9 @@ class ReIDEvaluator:
         metrics = ev.evaluate()
     """
 
-    def __init__(self, protocol: str = "market1501"):
-        self.protocol = protocol
+    def __init__(self, protocol: str = "market1501", **options):
+        """``options`` go to :func:`~lifelong_reid.evaluation.evaluate_features` (``rerank``, ``k1``, ...)."""
+        self.protocol, self.options = protocol, options
         self.reset()
 
     def reset(self) -> None:
@@ -45,4 +46,4 @@ class ReIDEvaluator:
         if not qf or not gf:
             raise ValueError("evaluate() needs query and gallery features; call process() first")
         return evaluate_features(torch.cat(qf), torch.cat(gf), torch.cat(qp), torch.cat(gp), torch.cat(qc),
-                                 torch.cat(gc), protocol=self.protocol)
+                                 torch.cat(gc), protocol=self.protocol, **self.options)

@@ -234,7 +234,9 @@ class ReIDStrategy(SupervisedTemplate):
         """Metrics (percent) of every evaluation domain of ``benchmark``: ``{domain: {"mAP", "rank1", ...}}``."""
         results = {}
         for name, query, gallery in benchmark.eval_sets():
-            ev = ReIDEvaluator(protocol=benchmark.protocol.get(name, "market1501"))
+            cfg = self.config
+            ev = ReIDEvaluator(protocol=benchmark.protocol.get(name, "market1501"), rerank=cfg.rerank,
+                               k1=cfg.rerank_k1, k2=cfg.rerank_k2, lambda_value=cfg.rerank_lambda)
             for split, ds in (("query", query), ("gallery", gallery)):
                 f, p, c = self.extract_features(ds.eval(), desc=f"eval {name} {split}")
                 ev.process(f, p, c, split=split)
