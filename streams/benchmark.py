@@ -64,16 +64,21 @@ class ReIDBenchmark:
             yield name, self.scenario.query_stream[j].dataset, self.scenario.gallery_stream[j].dataset
 
 
-def _check_cross_camera_matches(d: DomainData) -> None:
-    """Fail early when the Market-1501 protocol would skip every query of ``d``."""
+def _check_matches(d: DomainData) -> None:
+    """Fail early when the domain's protocol would skip every query of ``d``."""
     cams_by_pid: dict = {}
     for s in d.gallery:
         if s.pid != -1:
             cams_by_pid.setdefault(s.pid, set()).add(s.camid)
-    if not any(cams_by_pid.get(q.pid, set()) - {q.camid} for q in d.query):
+    if d.protocol == "single_camera":
+        if not any(q.pid in cams_by_pid for q in d.query):
+            raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}): no query identity appears in "
+                                     "the gallery; check the pid values")
+    elif not any(cams_by_pid.get(q.pid, set()) - {q.camid} for q in d.query):
         raise DatasetLayoutError(
             f"domain {d.name} ({d.root or 'generated'}): no query has a gallery image of its identity from "
-            "another camera, so the Market-1501 protocol cannot score it; check the pid and camid values")
+            "another camera, so the Market-1501 protocol cannot score it; check the pid and camid values, or "
+            "set DomainData.protocol = 'single_camera' for a one-camera dataset")
 
 
 def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[DomainData],
@@ -102,11 +107,11 @@ def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[D
         if not d.query or not d.gallery:
             raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}) needs query and gallery images "
                                      f"for evaluation (query: {len(d.query)}, gallery: {len(d.gallery)})")
-        _check_cross_camera_matches(d)
+        _check_matches(d)
         query_sets.append(to_avalanche(ReIDDataset(d.query, d.image_loader), transforms).eval())
         gallery_sets.append(to_avalanche(ReIDDataset(d.gallery, d.image_loader), transforms).eval())
     scenario = benchmark_from_datasets(train=train_sets, query=query_sets, gallery=gallery_sets)
     all_domains = {d.name: d for d in list(train) + list(evaluate)}
     return ReIDBenchmark(name=name, scenario=scenario, train_domains=[d.name for d in train],
                          eval_domains=[d.name for d in evaluate], unseen_domains=list(unseen),
-                         domains=all_domains, protocol={d.name: "market1501" for d in evaluate})
+                         domains=all_domains, protocol={d.name: d.protocol for d in evaluate})

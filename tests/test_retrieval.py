@@ -120,3 +120,15 @@ def test_evaluator_collects_batches():
     ev.reset()
     with pytest.raises(ValueError, match="process"):
         ev.evaluate()
+
+
+def test_single_camera_protocol_keeps_same_camera_matches():
+    qf, gf, qp, gp, qc, gc = hand_case()
+    m = evaluate_features(qf, gf, qp, gp, qc, gc, normalize=False, protocol="single_camera")
+    # query 0 ranking: match(1) other(2) match(3) distractor(4) match(5); junk still ignored
+    assert m["num_valid_queries"] == 2  # query 1's same-camera match now counts
+    ap0 = (1 / 1 + 2 / 3 + 3 / 5) / 3
+    assert m["mAP"] == pytest.approx(100 * (ap0 + 1.0) / 2)
+    assert m["rank1"] == 100.0
+    with pytest.raises(ValueError, match="unknown protocol"):
+        evaluate_features(qf, gf, qp, gp, qc, gc, protocol="sysu")

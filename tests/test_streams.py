@@ -64,3 +64,18 @@ def test_single_camera_evaluation_domain_is_refused_before_training(tmp_path):
     from lifelong_reid.streams import static_stream
     with pytest.raises(DatasetLayoutError, match="no query has a gallery image of its identity from another camera"):
         static_stream(read_manifest(root))
+
+
+def test_single_camera_domain_is_accepted_with_its_protocol(tmp_path):
+    from PIL import Image
+    from lifelong_reid.data import read_manifest
+    root = tmp_path / "onecam"
+    root.mkdir()
+    rows = ["path,pid,camid,split"]
+    for i, (pid, split) in enumerate([(2, "train"), (2, "train"), (1, "query"), (1, "gallery")]):
+        Image.new("RGB", (8, 16)).save(root / f"{i}.jpg")
+        rows.append(f"{i}.jpg,{pid},0,{split}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    d = read_manifest(root)
+    d.protocol = "single_camera"
+    assert static_stream(d).protocol == {"onecam": "single_camera"}

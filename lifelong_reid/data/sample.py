@@ -53,6 +53,8 @@ class DomainData:
         root: where it was read from (for messages), or ``None`` for generated data.
         image_loader: callable ``Sample -> PIL.Image`` used by :class:`~lifelong_reid.data.ReIDDataset`;
             ``None`` means "open ``sample.path`` from disk".
+        protocol: evaluation protocol (:data:`lifelong_reid.evaluation.PROTOCOLS`): ``"market1501"``, or
+            ``"single_camera"`` for one-camera datasets.
     """
 
     name: str
@@ -61,6 +63,7 @@ class DomainData:
     gallery: list[Sample] = field(default_factory=list)
     root: Optional[str] = None
     image_loader: Optional[Callable] = None
+    protocol: str = "market1501"
 
     def stats(self) -> dict:
         """Image, identity and camera counts per split, e.g. ``{"train": {"images": 2882, ...}}``."""

@@ -7,6 +7,10 @@ gallery images of the same identity under the same camera are removed, junk (``p
 distractors (``pid == 0``) stay as negatives. A query without any valid match is skipped (as torchreid and
 fast-reid do) and counted in ``num_valid_queries``.
 
+Protocol ``"single_camera"`` (datasets with one camera, e.g. CUHK-SYSU in lifelong ReID): the same-camera
+removal is skipped, since it would remove every match; junk is still ignored. This equals what DASK/LSTKC
+code achieves by giving query and gallery distinct camera ids. Query and gallery must not share images.
+
 Definitions (per valid query, ranks 1-based among the kept gallery images):
 - AP: mean over its matches of precision at the match's rank;
 - CMC@k: 1 if a match is at rank <= k;
@@ -21,7 +25,7 @@ import torch.nn.functional as F
 
 from lifelong_reid.evaluation.rerank import k_reciprocal_distances
 
-PROTOCOLS = ("market1501",)
+PROTOCOLS = ("market1501", "single_camera")
 RANKS = (1, 5, 10, 20)
 
 
@@ -78,7 +82,9 @@ def evaluate_features(query_features, gallery_features, query_pids, gallery_pids
         order = torch.sort(dist, dim=1, stable=True).indices
         g_pid, g_cam = gp[order], gc[order]
         q_pid, q_cam = qp[s:s + chunk_size, None], qc[s:s + chunk_size, None]
-        keep = (g_pid != -1) & ~((g_pid == q_pid) & (g_cam == q_cam))
+        keep = g_pid != -1
+        if protocol == "market1501":
+            keep = keep & ~((g_pid == q_pid) & (g_cam == q_cam))
         match = (g_pid == q_pid) & keep
         rank = torch.cumsum(keep, dim=1)  # 1-based rank among kept gallery images
         num_rel = match.sum(1)
