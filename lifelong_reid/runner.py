@@ -1,6 +1,7 @@
 """Running an experiment: evaluate the initial model, train each experience, evaluate, checkpoint.
 
-The output folder holds ``results.json`` (rewritten after every experience), ``run.log``,
+The output folder holds ``results.json`` (rewritten after every experience), ``report.md`` with the
+matrix heat-maps (at the end), ``run.log``,
 ``config.json`` and ``checkpoints/exp{t}_{domain}.pt`` (one per experience, written atomically). A run
 resumed with ``resume=True`` restarts after the last checkpoint; since every experience is seeded from
 ``(seed, experience index)``, its ``results.json`` equals that of an uninterrupted run.
@@ -21,6 +22,7 @@ from lifelong_reid.config import RunConfig
 from lifelong_reid.data.image_io import check_readable
 from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
+from lifelong_reid.evaluation.report import write_report
 from lifelong_reid.models import build_model
 from lifelong_reid.strategy import ReIDStrategy
 from lifelong_reid.strategy.checkpoint import atomic_write_json, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -140,6 +142,7 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
         atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, complete=False))
     results = results_dict(config, benchmark, matrix, complete=True)
     atomic_write_json(output / "results.json", results)
+    write_report(results, output)
     log.info("run finished in %.1f s", time.perf_counter() - started)
     echo(matrix.format("mAP"))
     echo(matrix.format("rank1"))

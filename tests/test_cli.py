@@ -59,6 +59,12 @@ def test_run_writes_results_json_of_the_documented_shape(experiment, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["exp1_synth1.pt", "exp2_synth2.pt"]
     assert "final seen (anti-forgetting)" in r.output and "initial" in r.output
     assert (out / "run.log").stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert "![mAP](matrix_mAP.png)" in report and "| after:synth2 |" in report
+    from PIL import Image
+    for png in ("matrix_mAP.png", "matrix_rank1.png"):
+        with Image.open(out / png) as im:
+            assert im.size[0] > 100 and im.size[1] > 100
 
 
 def test_killed_run_resumes_to_the_same_results(experiment, tmp_path):
