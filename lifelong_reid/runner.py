@@ -22,7 +22,7 @@ from lifelong_reid.config import RunConfig
 from lifelong_reid.data.image_io import check_readable
 from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
-from lifelong_reid.evaluation.report import write_report
+from lifelong_reid.evaluation.report import format_value, write_report
 from lifelong_reid.models import build_model
 from lifelong_reid.strategy import ReIDStrategy
 from lifelong_reid.strategy.checkpoint import atomic_write_json, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -147,8 +147,7 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
     echo(matrix.format("mAP"))
     echo(matrix.format("rank1"))
     fin = results["final"]
-    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
-    echo(f"final seen (anti-forgetting):  mAP {fmt(fin['seen']['mAP'])}  Rank-1 {fmt(fin['seen']['rank1'])}")
-    echo(f"final unseen (generalization): mAP {fmt(fin['unseen']['mAP'])}  Rank-1 {fmt(fin['unseen']['rank1'])}")
+    for group, label in (("seen", "seen (anti-forgetting): "), ("unseen", "unseen (generalization):")):
+        echo(f"final {label} mAP {format_value(fin[group]['mAP'])}  Rank-1 {format_value(fin[group]['rank1'])}")
     echo(f"results: {output / 'results.json'}  (wall time {time.perf_counter() - started:.1f} s)")
     return results

@@ -39,7 +39,8 @@ def _table(results: dict, metric: str) -> str:
     return "\n".join(lines)
 
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """A percentage with two decimals, or ``"n/a"`` for ``None`` (e.g. no unseen domain)."""
     return "n/a" if v is None else f"{v:.2f}"
 
 
@@ -49,13 +50,14 @@ def write_report(results: dict, folder: Path) -> Path:
     folder = Path(folder)
     parts = [f"# {results['experiment']} — {results['stream']} (seed {results['seed']})", ""]
     fin = results["final"]
-    parts += ["| | mAP | Rank-1 |", "|---|---|---|",
-              f"| seen (anti-forgetting) | {_fmt(fin['seen']['mAP'])} | {_fmt(fin['seen']['rank1'])} |",
-              f"| unseen (generalization) | {_fmt(fin['unseen']['mAP'])} | {_fmt(fin['unseen']['rank1'])} |", ""]
+    parts += ["| | mAP | Rank-1 |", "|---|---|---|"]
+    for group, label in (("seen", "seen (anti-forgetting)"), ("unseen", "unseen (generalization)")):
+        parts.append(f"| {label} | {format_value(fin[group]['mAP'])} | {format_value(fin[group]['rank1'])} |")
+    parts.append("")
     life = results.get("lifelong")
     if life:
-        parts += [f"Forgetting (mAP): {_fmt(life['forgetting']['mAP']['mean'])}; backward transfer (mAP): "
-                  f"{_fmt(life['bwt']['mAP'])}.", ""]
+        parts += [f"Forgetting (mAP): {format_value(life['forgetting']['mAP']['mean'])}; backward transfer (mAP): "
+                  f"{format_value(life['bwt']['mAP'])}.", ""]
     for metric in METRICS:
         png = plot_matrix(results, metric, folder / f"matrix_{metric}.png")
         parts += [f"## {metric} after each experience", "", _table(results, metric), "", f"![{metric}]({png.name})", ""]

@@ -41,6 +41,9 @@ class SyntheticDomain:
         self.num_train_ids, self.num_test_ids = num_train_ids, num_test_ids
         self.num_cameras, self.images_per_camera = num_cameras, images_per_camera
         self.style: DomainStyle = make_domain_style(name, seed, num_cameras)
+        self._make_caches()
+
+    def _make_caches(self) -> None:
         self._identity = lru_cache(maxsize=None)(self._draw_identity)
         self.load_image = lru_cache(maxsize=4096)(self._render_key)
 
@@ -49,8 +52,7 @@ class SyntheticDomain:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._identity = lru_cache(maxsize=None)(self._draw_identity)
-        self.load_image = lru_cache(maxsize=4096)(self._render_key)
+        self._make_caches()
 
     def _draw_identity(self, pid: int) -> dict:
         return draw_identity(np.random.default_rng([self.seed, 1, pid]))
