@@ -30,6 +30,7 @@ class RunConfig:
         id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses.
         amp: ``None``, ``"bf16"`` or ``"fp16"`` autocast.
     Evaluation:
+        eval_metric: ``"cosine"`` (L2-normalised features, the default) or ``"euclidean"`` (squared).
         rerank: k-reciprocal re-ranking (Zhong et al. 2017) with rerank_k1, rerank_k2, rerank_lambda.
     Data:
         data_root: root folder of datasets (``--data-root``). random_erasing: probability.
@@ -65,6 +66,7 @@ class RunConfig:
     triplet_margin: float = 0.3
     amp: Optional[str] = None
     # evaluation
+    eval_metric: str = "cosine"
     rerank: bool = False
     rerank_k1: int = 20
     rerank_k2: int = 6
@@ -79,6 +81,10 @@ class RunConfig:
     device: str = "auto"
     output: Optional[str] = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for key, allowed in CHOICES.items():
+            _check_choice(key, getattr(self, key), allowed)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""
@@ -117,7 +123,19 @@ class RunConfig:
             close = [k for k in fields if k.startswith(key[:3])]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ConfigError(f"unknown config key {key!r}{hint}; known keys: {', '.join(fields)}")
-        setattr(self, key, _coerce(key, value, typing.get_type_hints(RunConfig)[key]))
+        value = _coerce(key, value, typing.get_type_hints(RunConfig)[key])
+        if key in CHOICES:
+            _check_choice(key, value, CHOICES[key])
+        setattr(self, key, value)
+
+
+#: Fields that take one of a fixed set of values.
+CHOICES = {"optimizer": ("adam", "sgd"), "amp": (None, "bf16", "fp16"), "eval_metric": ("cosine", "euclidean")}
+
+
+def _check_choice(key: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 def _coerce(key: str, value: Any, hint) -> Any:

@@ -24,6 +24,16 @@ def test_overrides_parse_json_and_check_types():
         c.override("epochs")
 
 
+def test_fields_with_fixed_choices_are_checked_when_set_and_when_built():
+    c = RunConfig()
+    c.override("eval_metric=euclidean")
+    assert c.eval_metric == "euclidean"
+    with pytest.raises(ConfigError, match="eval_metric must be one of 'cosine', 'euclidean', got 'cosin'"):
+        c.override("eval_metric=cosin")
+    with pytest.raises(ConfigError, match="amp must be one of"):
+        RunConfig(amp="fp8")
+
+
 def test_matrix_seen_and_unseen_averages_as_lifelong_reid_code_computes_them():
     m = AccuracyMatrix(["A", "B", "U1", "U2"], seen=["A", "B"], unseen=["U1", "U2"])
     row = lambda a, b, u1, u2: {"A": {"mAP": a, "rank1": a + 1}, "B": {"mAP": b, "rank1": b + 1},  # noqa: E731

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from lifelong_reid.evaluation.rerank import k_reciprocal_distances
+from lifelong_reid.evaluation.reference import re_ranking_numpy
+from lifelong_reid.evaluation.rerank import KReciprocalReranker, k_reciprocal_distances
 
 
 def reference_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3):
@@ -51,18 +52,40 @@ def reference_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value
     return final_dist[:query_num, query_num:]
 
 
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
 @pytest.mark.parametrize("seed, k1, k2", [(0, 20, 6), (1, 6, 3), (2, 10, 1)])
-def test_equals_reference_on_random_features(seed, k1, k2):
+def test_equals_reference_on_random_features(seed, k1, k2, backend):
     rng = np.random.default_rng(seed)
     # clustered features so that reciprocal neighbourhoods are non-trivial
     centers = rng.normal(size=(12, 16))
     qf = (centers[rng.integers(0, 12, 18)] + 0.4 * rng.normal(size=(18, 16))).astype(np.float32)
     gf = (centers[rng.integers(0, 12, 70)] + 0.4 * rng.normal(size=(70, 16))).astype(np.float32)
     ref = reference_re_ranking(cdist(qf, gf), cdist(qf, qf), cdist(gf, gf), k1=k1, k2=k2)
-    ours = k_reciprocal_distances(qf, gf, k1=k1, k2=k2, block=5).numpy()
+    ours = k_reciprocal_distances(qf, gf, k1=k1, k2=k2, backend=backend).numpy()
     assert ours.shape == (18, 70)
     np.testing.assert_allclose(ours, ref, atol=2e-5)
     assert (np.argsort(ours, axis=1, kind="stable")[:, :10] == np.argsort(ref, axis=1, kind="stable")[:, :10]).mean() > 0.99
+
+
+def test_blocks_of_queries_equal_the_whole_matrix():
+    rng = np.random.default_rng(4)
+    qf, gf = rng.normal(size=(23, 8)).astype(np.float32), rng.normal(size=(61, 8)).astype(np.float32)
+    rr = KReciprocalReranker(qf, gf, k1=7, k2=3)
+    whole = rr(slice(None)).numpy()
+    parts = np.concatenate([rr(slice(s, s + 5)).numpy() for s in range(0, 23, 5)])
+    np.testing.assert_array_equal(parts, whole)
+    np.testing.assert_array_equal(rr(np.array([4, 0])).numpy(), whole[[4, 0]])
+
+
+def test_shipped_reference_equals_the_test_reference():
+    """The numpy reference the benchmarks time (float32 V) computes the same as the one above."""
+    rng = np.random.default_rng(5)
+    qf, gf = rng.normal(size=(15, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    ref = reference_re_ranking(cdist(qf, gf), cdist(qf, qf), cdist(gf, gf))
+    shipped = re_ranking_numpy(qf, gf, v_dtype=np.float32)
+    np.testing.assert_allclose(shipped, ref, atol=2e-5)
+    # the original float16 V moves distances by ~1e-3 at most
+    np.testing.assert_allclose(re_ranking_numpy(qf, gf), ref, atol=3e-3)
 
 
 def test_bad_parameters_are_errors():

@@ -26,7 +26,7 @@ def hand_case():
 
 
 def test_hand_computed_market_protocol():
-    m = evaluate_features(*hand_case(), normalize=False)
+    m = evaluate_features(*hand_case(), metric="euclidean")
     # kept ranking for query 0: other(1) match(2) distractor(3) match(4)
     assert m["num_valid_queries"] == 1
     assert m["mAP"] == pytest.approx(100 * (1 / 2 + 2 / 4) / 2)
@@ -39,7 +39,7 @@ def test_same_camera_same_pid_is_excluded_from_gallery():
     qf, gf, qp, gp, qc, gc = hand_case()
     gc = gc.copy()
     gc[0] = 1  # the nearest image becomes a cross-camera match
-    m = evaluate_features(qf, gf, qp, gp, qc, gc, normalize=False)
+    m = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean")
     assert m["rank1"] == 100.0
     assert m["mAP"] == pytest.approx(100 * (1 / 1 + 2 / 3 + 3 / 5) / 3)
 
@@ -48,7 +48,7 @@ def test_junk_is_ignored_and_distractors_count_as_negatives():
     qf, gf, qp, gp, qc, gc = hand_case()
     gp = gp.copy()
     gp[3] = 2  # junk becomes a real negative at rank 3 -> the second match drops to rank 5
-    m = evaluate_features(qf, gf, qp, gp, qc, gc, normalize=False)
+    m = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean")
     assert m["mAP"] == pytest.approx(100 * (1 / 2 + 2 / 5) / 2)
 
 
@@ -103,7 +103,7 @@ def test_equals_numpy_reference_on_random_cases(seed):
     gn = gf / np.linalg.norm(gf, axis=1, keepdims=True)
     dist = ((qn[:, None, :] - gn[None, :, :]) ** 2).sum(-1)
     cmc, mAP, mINP = reference_market1501(dist, qp, gp, qc, gc)
-    m = evaluate_features(qf, gf, qp, gp, qc, gc, chunk_size=7)
+    m = evaluate_features(qf, gf, qp, gp, qc, gc, block_elements=7 * 300)
     assert m["mAP"] == pytest.approx(mAP, abs=1e-6)
     assert m["mINP"] == pytest.approx(mINP, abs=1e-6)
     for k in (1, 5, 10, 20):
@@ -124,7 +124,7 @@ def test_evaluator_collects_batches():
 
 def test_single_camera_protocol_keeps_same_camera_matches():
     qf, gf, qp, gp, qc, gc = hand_case()
-    m = evaluate_features(qf, gf, qp, gp, qc, gc, normalize=False, protocol="single_camera")
+    m = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean", protocol="single_camera")
     # query 0 ranking: match(1) other(2) match(3) distractor(4) match(5); junk still ignored
     assert m["num_valid_queries"] == 2  # query 1's same-camera match now counts
     ap0 = (1 / 1 + 2 / 3 + 3 / 5) / 3

@@ -53,7 +53,7 @@ class DomainData:
         root: where it was read from (for messages), or ``None`` for generated data.
         image_loader: callable ``Sample -> PIL.Image`` used by :class:`~lifelong_reid.data.ReIDDataset`;
             ``None`` means "open ``sample.path`` from disk".
-        protocol: evaluation protocol (:data:`lifelong_reid.evaluation.PROTOCOLS`): ``"market1501"``, or
+        protocol: evaluation protocol (:func:`lifelong_reid.evaluation.protocol_names`): ``"market1501"``, or
             ``"single_camera"`` for one-camera datasets.
     """
 

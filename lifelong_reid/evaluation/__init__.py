@@ -1,13 +1,26 @@
-"""Evaluation: retrieval metrics, feature extraction, the lifelong accuracy matrix.
+"""Evaluation: retrieval metrics under every protocol, re-ranking, search, the lifelong accuracy matrix.
 
-- ``retrieval.py``: :func:`evaluate_features` (mAP, CMC Rank-k, mINP) under a protocol;
+- ``protocols.py``: the protocols' rules (:func:`get_protocol`): market1501, single_camera, sysu_mm01,
+  regdb, llcm;
+- ``distance.py``: blocked query x gallery distances (cosine, squared Euclidean);
+- ``ranking.py``: ranks of the true matches without sorting the gallery;
+- ``retrieval.py``: :func:`evaluate_features` / :func:`evaluate_distances` (mAP, CMC Rank-k, mINP);
+- ``visible_infrared.py``: SYSU-MM01 gallery trials, RegDB / LLCM directions, averaged over trials;
+- ``search.py``: :func:`knn` top-k search (torch or faiss);
+- ``rerank.py``: :class:`KReciprocalReranker` (k-reciprocal re-ranking, sparse);
 - ``evaluator.py``: :class:`ReIDEvaluator` (``reset / process / evaluate``, as fast-reid's);
-- ``rerank.py``: :func:`k_reciprocal_distances` (k-reciprocal re-ranking);
-- ``lifelong.py``: :class:`AccuracyMatrix`, the seen / unseen averages, forgetting and backward transfer.
+- ``lifelong.py``: :class:`AccuracyMatrix`, the seen / unseen averages, forgetting and backward transfer;
+- ``reference.py``: slow loop-per-query references the fast paths are tested against;
+- ``report.py`` / ``plots.py``: report.md, heat-maps, CMC curves, ranked lists.
 """
-from lifelong_reid.evaluation.retrieval import PROTOCOLS, evaluate_features
+from lifelong_reid.evaluation.protocols import Protocol, get_protocol, protocol_names, register_protocol
+from lifelong_reid.evaluation.retrieval import evaluate_distances, evaluate_features
 from lifelong_reid.evaluation.evaluator import ReIDEvaluator
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
-from lifelong_reid.evaluation.rerank import k_reciprocal_distances
+from lifelong_reid.evaluation.rerank import KReciprocalReranker, k_reciprocal_distances
+from lifelong_reid.evaluation.search import knn
 
-__all__ = ["evaluate_features", "PROTOCOLS", "ReIDEvaluator", "AccuracyMatrix", "k_reciprocal_distances"]
+__all__ = ["evaluate_features", "evaluate_distances", "Protocol", "get_protocol", "protocol_names",
+           "register_protocol", "ReIDEvaluator", "AccuracyMatrix", "KReciprocalReranker", "k_reciprocal_distances",
+           "knn"]
+

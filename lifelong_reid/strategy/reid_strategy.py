@@ -235,7 +235,8 @@ class ReIDStrategy(SupervisedTemplate):
         results = {}
         for name, query, gallery in benchmark.eval_sets():
             cfg = self.config
-            ev = ReIDEvaluator(protocol=benchmark.protocol.get(name, "market1501"), rerank=cfg.rerank,
+            ev = ReIDEvaluator(protocol=benchmark.protocol.get(name, "market1501"), metric=cfg.eval_metric,
+                               rerank=cfg.rerank,
                                k1=cfg.rerank_k1, k2=cfg.rerank_k2, lambda_value=cfg.rerank_lambda)
             for split, ds in (("query", query), ("gallery", gallery)):
                 f, p, c = self.extract_features(ds.eval(), desc=f"eval {name} {split}")
