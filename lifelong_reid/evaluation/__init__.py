@@ -5,7 +5,7 @@
 - ``distance.py``: blocked query x gallery distances (cosine, squared Euclidean);
 - ``ranking.py``: ranks of the true matches without sorting the gallery;
 - ``retrieval.py``: :func:`evaluate_features` / :func:`evaluate_distances` (mAP, CMC Rank-k, mINP);
-- ``visible_infrared.py``: SYSU-MM01 gallery trials, RegDB / LLCM directions, averaged over trials;
+- ``cross_modality.py``: SYSU-MM01 gallery trials, RegDB / LLCM directions, averaged over trials;
 - ``search.py``: :func:`knn` top-k search (torch or faiss);
 - ``rerank.py``: :class:`KReciprocalReranker` (k-reciprocal re-ranking, sparse);
 - ``evaluator.py``: :class:`ReIDEvaluator` (``reset / process / evaluate``, as fast-reid's);
@@ -19,8 +19,11 @@ from lifelong_reid.evaluation.evaluator import ReIDEvaluator
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
 from lifelong_reid.evaluation.rerank import KReciprocalReranker, k_reciprocal_distances
 from lifelong_reid.evaluation.search import knn
+from lifelong_reid.evaluation.cross_modality import (average_trials, evaluate_both_directions, evaluate_gallery_trials,
+                                                     evaluate_sysu_mm01, sample_gallery)
 
 __all__ = ["evaluate_features", "evaluate_distances", "Protocol", "get_protocol", "protocol_names",
            "register_protocol", "ReIDEvaluator", "AccuracyMatrix", "KReciprocalReranker", "k_reciprocal_distances",
-           "knn"]
+           "knn", "average_trials", "evaluate_both_directions", "evaluate_gallery_trials", "evaluate_sysu_mm01",
+           "sample_gallery"]
 

@@ -1,0 +1,205 @@
+"""Protocol rules on hand-computed cases (SYSU-MM01 exclusion, distinct-identity CMC, LLCM, RegDB), the
+fast ranking equal to the loop-per-query reference on random cases (ties included), and the
+visible-infrared trial helpers."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import lifelong_reid.evaluation.ranking as ranking
+from lifelong_reid.evaluation import (evaluate_both_directions, evaluate_distances, evaluate_features,
+                                      evaluate_sysu_mm01, protocol_names, sample_gallery)
+from lifelong_reid.evaluation.reference import evaluate_numpy
+
+
+def line(xs):
+    """1-D positions as features: squared Euclidean distance ranks as |x - y|."""
+    return np.stack([np.asarray(xs, float), np.zeros(len(xs))], axis=1)
+
+
+def sysu_case():
+    # one infrared query per camera 3 and 6, pid 1, at 0.0
+    qf, qp, qc = line([0.0, 0.0]), np.array([1, 1]), np.array([3, 6])
+    # gallery by distance: cam2 pid1 (0.1), cam2 pid2 (0.2), cam1 pid2 (0.3), cam4 pid2 (0.4), cam1 pid3 (0.5),
+    # cam5 pid4 (0.6), cam1 pid1 (0.7)
+    gf = line([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    gp = np.array([1, 2, 2, 2, 3, 4, 1])
+    gc = np.array([2, 2, 1, 4, 1, 5, 1])
+    return qf, gf, qp, gp, qc, gc
+
+
+def test_sysu_removes_camera_2_for_camera_3_queries_and_counts_distinct_ids():
+    m = evaluate_features(*sysu_case(), metric="euclidean", protocol="sysu_mm01", per_query=True)
+    # cam-3 query: kept list 2,2,3,4,1 -> match at rank 5 (AP 1/5); distinct ids 2,3,4,1 -> CMC rank 4
+    # cam-6 query: kept list 1,2,2,2,3,4,1 -> matches at 1 and 7 (AP (1 + 2/7)/2); CMC rank 1
+    ap3, ap6 = 1 / 5, (1 + 2 / 7) / 2
+    np.testing.assert_allclose(m["per_query"]["AP"], [100 * ap3, 100 * ap6])
+    assert m["per_query"]["first_match_rank"].tolist() == [4, 1]
+    assert m["mAP"] == pytest.approx(100 * (ap3 + ap6) / 2)
+    assert m["rank1"] == 50.0 and m["rank5"] == 100.0
+    assert m["mINP"] == pytest.approx(100 * (1 / 5 + 2 / 7) / 2)
+    assert evaluate_numpy(np.abs(sysu_case()[0][:, :1] - sysu_case()[1][:, 0]), *sysu_case()[2:],
+                          protocol="sysu_mm01") == pytest.approx({k: v for k, v in m.items() if k != "per_query"})
+
+
+def test_distinct_id_cmc_differs_from_standard_cmc():
+    qf, qp, qc = line([0.0]), np.array([1]), np.array([6])
+    gf = line([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    gp, gc = np.array([2, 2, 2, 3, 3, 4, 1]), np.array([1, 1, 1, 1, 1, 1, 1])
+    sysu = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean", protocol="sysu_mm01")
+    regdb = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean", protocol="regdb")
+    assert (sysu["rank1"], sysu["rank5"]) == (0.0, 100.0)  # 4th distinct identity
+    assert (regdb["rank5"], regdb["rank10"]) == (0.0, 100.0)  # 7th image
+    assert sysu["mAP"] == regdb["mAP"] == pytest.approx(100 / 7)
+
+
+def test_llcm_removes_same_identity_same_camera_and_counts_distinct_ids():
+    qf, qp, qc = line([0.0]), np.array([1]), np.array([2])
+    gf = line([0.1, 0.2, 0.3, 0.4])
+    gp, gc = np.array([1, 5, 5, 1]), np.array([2, 1, 3, 1])
+    m = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean", protocol="llcm")
+    # kept: 5, 5, 1 -> AP 1/3; distinct 5, 1 -> CMC rank 2
+    assert m["mAP"] == pytest.approx(100 / 3)
+    assert (m["rank1"], m["rank5"]) == (0.0, 100.0)
+
+
+def test_regdb_keeps_everything_and_directions_swap_query_and_gallery():
+    vis, th = line([0.0, 1.0, 2.0]), line([0.05, 1.5, 2.1])
+    vp, tp = np.array([1, 2, 3]), np.array([1, 3, 2])
+    vc, tc = np.ones(3, int), np.full(3, 2)
+    both = evaluate_both_directions(vis, th, vp, tp, vc, tc, metric="euclidean")
+    # visible -> thermal: q0 (pid 1) -> 0.05 (pid 1): AP 1; q1 (pid 2, at 1.0) -> 1.5 (pid 3), 0.05 (pid 1),
+    # 2.1 (pid 2): AP 1/3; q2 (pid 3, at 2.0) -> 2.1 (pid 2), 1.5 (pid 3): AP 1/2
+    assert both["visible_to_infrared"]["mAP"] == pytest.approx(100 * (1 + 1 / 3 + 1 / 2) / 3)
+    assert both["infrared_to_visible"] == evaluate_features(th, vis, tp, vp, tc, vc, metric="euclidean",
+                                                            protocol="regdb")
+    same_cam = evaluate_features(vis[:1], vis, vp[:1], vp, vc[:1], vc, protocol="regdb")
+    assert same_cam["rank1"] == 100.0  # nothing removed, not even the same camera
+
+
+def random_case(rng, q, g, protocol, ties=False, clusters=False):
+    qp, gp = rng.integers(1, 12, q), rng.integers(-1, 12, g)
+    cams = (1, 2, 3, 4, 5, 6)
+    qc, gc = rng.choice(cams, q), rng.choice(cams, g)
+    if protocol == "sysu_mm01":
+        qc = rng.choice((3, 6), q)
+    if clusters:
+        centres = rng.normal(size=(12, 8)) * 3
+        qf = centres[qp] + rng.normal(size=(q, 8))
+        gf = centres[np.maximum(gp, 0)] + rng.normal(size=(g, 8))
+    else:
+        qf, gf = rng.normal(size=(q, 8)), rng.normal(size=(g, 8))
+    if ties:
+        qf, gf = np.round(qf), np.round(gf)
+    return qf, gf, qp, gp, qc, gc
+
+
+@pytest.mark.parametrize("protocol", protocol_names())
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("clusters", [False, True])
+def test_fast_ranking_equals_loop_reference_on_random_cases(protocol, ties, clusters):
+    rng = np.random.default_rng(hash((protocol, ties, clusters)) % 2**32)
+    qf, gf, qp, gp, qc, gc = random_case(rng, 50, 400, protocol, ties, clusters)
+    dist = ((qf[:, None, :] - gf[None, :, :]) ** 2).sum(-1)
+    ref = evaluate_numpy(dist, qp, gp, qc, gc, protocol=protocol)
+    fast = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean", protocol=protocol, block_elements=9 * 400)
+    assert fast == pytest.approx(ref, abs=1e-9)
+    assert evaluate_distances(dist, qp, gp, qc, gc, protocol=protocol) == pytest.approx(ref, abs=1e-9)
+
+
+def test_both_counting_paths_and_the_tie_fallback_are_exercised(monkeypatch):
+    calls = []
+    for name in ("_count_sparse", "_count_dense", "ranks_by_sorting"):
+        original = getattr(ranking, name)
+        monkeypatch.setattr(ranking, name, lambda *a, _o=original, _n=name, **k: calls.append(_n) or _o(*a, **k))
+    rng = np.random.default_rng(0)
+    evaluate_features(*random_case(rng, 30, 300, "market1501", clusters=True), metric="euclidean")
+    assert calls == ["_count_sparse"]
+    calls.clear()
+    evaluate_features(*random_case(rng, 30, 300, "market1501"), metric="euclidean")
+    assert calls == ["_count_dense"]
+    calls.clear()
+    evaluate_features(*random_case(rng, 30, 300, "market1501", ties=True), metric="euclidean")
+    assert "ranks_by_sorting" in calls
+
+
+def test_collapsed_features_rank_in_gallery_order_not_matches_first():
+    """A model whose features are all equal must not score perfectly: ties keep gallery order."""
+    qp, gp = np.array([1]), np.array([2, 3, 1])
+    m = evaluate_features(np.ones((1, 4)), np.ones((3, 4)), qp, gp, np.array([1]), np.array([2, 2, 2]))
+    assert m["mAP"] == pytest.approx(100 / 3) and m["rank1"] == 0.0
+
+
+def test_features_with_nan_are_an_error():
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate_features(np.full((1, 2), np.nan), np.ones((2, 2)), [1], [1, 1], [1], [2, 2])
+
+
+def reference_sysu_draw(files_by_pair, ids, cameras, trial):
+    """The reference code's gallery draw: random.seed(trial); per id (ascending), per camera, choice."""
+    random.seed(trial)
+    out = []
+    for pid in sorted(ids):
+        for cam in cameras:
+            files = files_by_pair.get((pid, cam))
+            if files:
+                out.append(random.choice(sorted(files)))
+    return out
+
+
+def test_sysu_single_shot_draw_is_the_reference_codes_draw():
+    rng = np.random.default_rng(1)
+    names, pids, cams = [], [], []
+    for pid in (4, 2, 9):
+        for cam in (1, 2, 4, 5):
+            for k in range(rng.integers(0, 5)):
+                names.append(f"cam{cam}/{pid:04d}/{k:04d}.jpg")
+                pids.append(pid)
+                cams.append(cam)
+    order = np.argsort(names)  # the gallery sorted by file name, as the reference lists it
+    names, pids, cams = np.array(names)[order], np.array(pids)[order], np.array(cams)[order]
+    pairs = {}
+    for n, p, c in zip(names, pids, cams):
+        pairs.setdefault((int(p), int(c)), []).append(n)
+    for trial in range(10):
+        ours = names[sample_gallery(pids, cams, cameras=(1, 2, 4, 5), seed=trial)].tolist()
+        assert ours == reference_sysu_draw(pairs, set(pids.tolist()), (1, 2, 4, 5), trial)
+    multi = sample_gallery(pids, cams, cameras=(1, 2), shots=10, seed=0)
+    for (p, c), files in pairs.items():
+        got = [i for i in multi if (pids[i], cams[i]) == (p, c)]
+        assert len(got) == (len(files) if c in (1, 2) else 0)
+
+
+def test_sysu_evaluation_averages_trials_and_checks_its_inputs():
+    rng = np.random.default_rng(2)
+    gp = np.repeat(np.arange(1, 9), 8)
+    gc = np.tile([1, 1, 2, 2, 4, 4, 5, 5], 8)
+    gf = rng.normal(size=(len(gp), 6)) + np.repeat(rng.normal(size=(8, 6)) * 2, 8, axis=0)
+    qp, qc = np.arange(1, 9), np.array([3, 6] * 4)
+    qf = gf[::8] + 0.5 * rng.normal(size=(8, 6))
+    res = evaluate_sysu_mm01(qf, gf, qp, gp, qc, gc, mode="indoor", trials=range(3))
+    per = [evaluate_features(qf, gf[i], qp, gp[i], qc, gc[i], protocol="sysu_mm01")
+           for i in (sample_gallery(gp, gc, cameras=(1, 2), seed=t) for t in range(3))]
+    assert res["mAP"] == pytest.approx(np.mean([p["mAP"] for p in per]))
+    assert res["std"]["rank1"] == pytest.approx(np.std([p["rank1"] for p in per]))
+    assert len(res["trials"]) == 3
+    with pytest.raises(ValueError, match="infrared"):
+        evaluate_sysu_mm01(qf, gf, qp, gp, np.ones(8, int), gc)
+    with pytest.raises(ValueError, match="'all' or 'indoor'"):
+        evaluate_sysu_mm01(qf, gf, qp, gp, qc, gc, mode="outdoor")
+
+
+def test_llcm_directions_average_drawn_galleries():
+    rng = np.random.default_rng(3)
+    vp, ip = np.repeat(np.arange(1, 6), 4), np.repeat(np.arange(1, 6), 4)
+    vc, ic = np.tile([1, 2, 1, 2], 5), np.tile([1, 2, 1, 2], 5)
+    vf, inf = rng.normal(size=(20, 4)), rng.normal(size=(20, 4))
+    both = evaluate_both_directions(vf, inf, vp, ip, vc, ic, protocol="llcm", trials=range(2))
+    assert set(both) == {"visible_to_infrared", "infrared_to_visible"}
+    assert len(both["visible_to_infrared"]["trials"]) == 2
+    torch_in = evaluate_both_directions(torch.tensor(vf), torch.tensor(inf), vp, ip, vc, ic, protocol="llcm",
+                                        trials=range(2))
+    assert torch_in["infrared_to_visible"]["mAP"] == pytest.approx(both["infrared_to_visible"]["mAP"])
