@@ -22,7 +22,7 @@ from lifelong_reid.config import RunConfig
 from lifelong_reid.data.image_io import check_readable
 from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
-from lifelong_reid.evaluation.report import format_value, write_report
+from lifelong_reid.evaluation.report import format_value, write_report, write_visuals
 from lifelong_reid.models import build_model
 from lifelong_reid.strategy import ReIDStrategy
 from lifelong_reid.strategy.checkpoint import atomic_write_json, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -135,14 +135,17 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
         t0 = time.perf_counter()
         strategy.train(stream[t])
         log.info("experience %d trained in %.1f s", t + 1, time.perf_counter() - t0)
-        matrix.add_row(f"after:{domain}", strategy.evaluate_domains(benchmark))
+        matrix.add_row(f"after:{domain}", strategy.evaluate_domains(benchmark, keep_features=t == len(stream) - 1))
         save_checkpoint(ckpt_dir, t + 1, domain, {
             "strategy": strategy.state_dict(), "matrix": matrix.to_dict(), "per_domain": matrix.per_domain,
             "experiences_done": t + 1, "config": config.to_dict(), "stream": benchmark.name})
         atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, complete=False))
     results = results_dict(config, benchmark, matrix, complete=True)
     atomic_write_json(output / "results.json", results)
-    write_report(results, output)
+    if not strategy.domain_features:  # resumed after the last experience: features for the figures
+        strategy.evaluate_domains(benchmark, keep_features=True)
+    visuals = write_visuals(strategy.domain_features, output, metric=config.eval_metric)
+    write_report(results, output, visuals)
     log.info("run finished in %.1f s", time.perf_counter() - started)
     echo(matrix.format("mAP"))
     echo(matrix.format("rank1"))

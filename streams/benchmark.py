@@ -11,6 +11,7 @@ from lifelong_reid.data.dataset import ReIDDataset, relabel
 from lifelong_reid.data.sample import DomainData
 from lifelong_reid.data.transforms import build_transforms
 from lifelong_reid.errors import DatasetLayoutError
+from lifelong_reid.evaluation.protocols import get_protocol
 
 
 def to_avalanche(dataset: ReIDDataset, transforms):
@@ -70,7 +71,11 @@ def _check_matches(d: DomainData) -> None:
     for s in d.gallery:
         if s.pid != -1:
             cams_by_pid.setdefault(s.pid, set()).add(s.camid)
-    if d.protocol == "single_camera":
+    try:
+        protocol = get_protocol(d.protocol)
+    except ValueError as e:
+        raise DatasetLayoutError(f"domain {d.name}: {e}") from None
+    if protocol.removal != "same_camera":
         if not any(q.pid in cams_by_pid for q in d.query):
             raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}): no query identity appears in "
                                      "the gallery; check the pid values")

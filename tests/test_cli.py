@@ -62,9 +62,15 @@ def test_run_writes_results_json_of_the_documented_shape(experiment, tmp_path):
     report = (out / "report.md").read_text()
     assert "![mAP](matrix_mAP.png)" in report and "| after:synth2 |" in report
     from PIL import Image
-    for png in ("matrix_mAP.png", "matrix_rank1.png"):
+    for png in ("matrix_mAP.png", "matrix_rank1.png", "cmc.png", "ranked_synth1.png", "ranked_synth-unseen1.png"):
+        assert f"({png})" in report
         with Image.open(out / png) as im:
             assert im.size[0] > 100 and im.size[1] > 100
+            colours = set(im.convert("RGB").getdata())
+            assert len(colours) > 20  # a drawn figure, not a blank canvas
+    with Image.open(out / "ranked_synth1.png") as im:  # green and red frames are drawn
+        pixels = set(im.convert("RGB").getdata())
+        assert (26, 152, 80) in pixels or (215, 48, 39) in pixels
 
 
 def test_killed_run_resumes_to_the_same_results(experiment, tmp_path):

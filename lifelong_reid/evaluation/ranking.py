@@ -98,6 +98,20 @@ class BlockRanks:
     distinct_before: torch.Tensor
 
 
+def removed_mask(q_pid: torch.Tensor, q_cam: torch.Tensor, g_pid: torch.Tensor, g_cam: torch.Tensor,
+                 protocol: Protocol) -> torch.Tensor:
+    """``(B, G)`` bool: gallery images taken out of each query's ranked list (junk, and the protocol's
+    removal rule). ``q_*`` are ``(B,)``; ``g_*`` are ``(G,)`` or ``(B, G)``."""
+    g_pid, g_cam = torch.broadcast_to(g_pid, (len(q_pid), g_pid.shape[-1])), torch.broadcast_to(
+        g_cam, (len(q_pid), g_cam.shape[-1]))
+    removed = g_pid == -1
+    if protocol.removal == "same_camera":
+        removed = removed | ((g_pid == q_pid[:, None]) & (g_cam == q_cam[:, None]))
+    elif protocol.removal == "sysu":
+        removed = removed | ((q_cam[:, None] == 3) & (g_cam == 2))
+    return removed
+
+
 def _match_masks(gallery: GalleryIndex, rows: torch.Tensor, q_cam: torch.Tensor, protocol: Protocol):
     """``(idx, is_match)`` for the table rows of the queries: ``(B, M)`` gallery indices of the query's
     identity and whether each one is a kept match under ``protocol``."""
@@ -131,11 +145,7 @@ def ranks_by_sorting(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tenso
     :func:`block_ranks`; used for rows with ties and as the definition the fast path must equal."""
     order = torch.sort(dist, dim=1, stable=True).indices
     g_pid, g_cam = gallery.pids[order], gallery.camids[order]
-    keep = g_pid != -1
-    if protocol.removal == "same_camera":
-        keep &= ~((g_pid == q_pid[:, None]) & (g_cam == q_cam[:, None]))
-    elif protocol.removal == "sysu":
-        keep &= ~((q_cam[:, None] == 3) & (g_cam == 2))
+    keep = ~removed_mask(q_pid, q_cam, g_pid, g_cam, protocol)
     match = (g_pid == q_pid[:, None]) & keep
     rank = torch.cumsum(keep, dim=1)
     num = match.sum(1)

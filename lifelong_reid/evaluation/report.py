@@ -1,34 +1,41 @@
-"""Reports people can look at: the accuracy matrix as a heat-map PNG and a ``report.md`` with the tables."""
+"""Reports people can look at: ``report.md`` with the tables, linking the accuracy-matrix heat-maps, the
+CMC curves and the ranked lists of the worst queries."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lifelong_reid.evaluation.lifelong import METRICS  # noqa: E402
+from lifelong_reid.evaluation.lifelong import METRICS
+from lifelong_reid.evaluation.plots import plot_cmc, plot_matrix, plot_ranked_lists
+from lifelong_reid.evaluation.ranked_lists import DomainFeatures, cmc_curve, ranked_lists, worst_queries
 
 
-def plot_matrix(results: dict, metric: str, path: Path) -> Path:
-    """Heat-map of ``results["matrix"][metric]`` (rows: initial and after each experience; columns:
-    evaluation domains; values in percent, annotated) written as a PNG."""
-    m = results["matrix"]
-    values, rows, cols = m[metric], m["rows"], m["cols"]
-    fig, ax = plt.subplots(figsize=(1.4 + 1.2 * len(cols), 1.0 + 0.55 * len(rows)))
-    im = ax.imshow(values, cmap="viridis", vmin=0, vmax=100, aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
-    ax.set_yticks(range(len(rows)), rows)
-    for i, row in enumerate(values):
-        for j, v in enumerate(row):
-            ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="white" if v < 60 else "black", fontsize=9)
-    ax.set_title(f"{metric} (%) — {results['stream']}")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def write_visuals(domains: list[DomainFeatures], folder: Path, *, metric: str = "cosine", worst: int = 8,
+                  top: int = 10, max_rank: int = 50) -> dict:
+    """Draw ``cmc.png`` (every domain) and ``ranked_DOMAIN.png`` (the ``worst`` queries by AP, each with its
+    ``top`` gallery images) into ``folder``.
+
+    Returns:
+        ``{"cmc": "cmc.png", "ranked": {domain: file name}}`` for :func:`write_report`.
+    """
+    folder = Path(folder)
+    curves, ranked = {}, {}
+    for d in domains:
+        curve = cmc_curve(*d.arrays(), protocol=d.protocol, metric=metric, max_rank=max_rank)
+        curves[d.name] = curve
+        ap = curve["metrics"]["per_query"]["AP"]
+        lists = ranked_lists(*d.arrays(), worst_queries(ap, worst), protocol=d.protocol, metric=metric, top=top,
+                             ap=ap)
+        png = folder / f"ranked_{_file_name(d.name)}.png"
+        plot_ranked_lists(lists, d.query_image, d.gallery_image, png,
+                          title=f"{d.name}: {len(lists)} worst queries by AP (green: same identity, red: other)")
+        ranked[d.name] = png.name
+    cmc_png = plot_cmc(curves, folder / "cmc.png") if curves else None
+    return {"cmc": cmc_png.name if cmc_png else None, "ranked": ranked}
 
 
 def _table(results: dict, metric: str) -> str:
@@ -44,9 +51,9 @@ def format_value(v) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
-def write_report(results: dict, folder: Path) -> Path:
-    """Write ``matrix_mAP.png``, ``matrix_rank1.png`` and ``report.md`` (tables + linked images) into
-    ``folder``; returns the path of ``report.md``."""
+def write_report(results: dict, folder: Path, visuals: dict | None = None) -> Path:
+    """Write ``matrix_mAP.png``, ``matrix_rank1.png`` and ``report.md`` (tables + linked images, including
+    the :func:`write_visuals` figures when given) into ``folder``; returns the path of ``report.md``."""
     folder = Path(folder)
     parts = [f"# {results['experiment']} — {results['stream']} (seed {results['seed']})", ""]
     fin = results["final"]
@@ -66,6 +73,13 @@ def write_report(results: dict, folder: Path) -> Path:
     for d, v in results["per_domain"].items():
         parts.append(f"| {d} | {v['mAP']:.2f} | {v['rank1']:.2f} | {v['rank5']:.2f} | {v['rank10']:.2f} | "
                      f"{v['mINP']:.2f} |")
+    if visuals:
+        if visuals.get("cmc"):
+            parts += ["", "## CMC curves after the last experience", "", f"![CMC]({visuals['cmc']})"]
+        for name, png in visuals.get("ranked", {}).items():
+            parts += ["", f"## Ranked lists: {name}", "", "The queries with the lowest AP, each followed by its "
+                      "top gallery images (green: same identity, red: another identity).", "",
+                      f"![ranked lists {name}]({png})"]
     path = folder / "report.md"
     path.write_text("\n".join(parts) + "\n")
     return path

@@ -21,7 +21,9 @@ from tqdm.auto import tqdm
 from lifelong_reid.bridge import HookBridge
 from lifelong_reid.data.samplers import PKSampler
 from lifelong_reid.errors import ConfigError
+from lifelong_reid.data.dataset import ReIDDataset
 from lifelong_reid.evaluation.evaluator import ReIDEvaluator
+from lifelong_reid.evaluation.ranked_lists import DomainFeatures
 from lifelong_reid.losses import batch_hard_triplet_loss, identity_loss
 from lifelong_reid.strategy.loss_metric import LossTermsMetric
 from lifelong_reid.strategy.optim import build_optimizer, build_param_groups, build_scheduler
@@ -85,6 +87,7 @@ class ReIDStrategy(SupervisedTemplate):
         self._count = 0
         self._bar = None
         self.scheduler = None
+        self.domain_features: list[DomainFeatures] = []
         self.model.visual.hook = pm.hook  # per-layer hooks of the vision encoder
         self.model.to(self.device)
 
@@ -230,19 +233,32 @@ class ReIDStrategy(SupervisedTemplate):
         self.model.train(was_training)
         return torch.cat(feats), torch.cat(pids), torch.cat(camids)
 
-    def evaluate_domains(self, benchmark) -> dict[str, dict]:
-        """Metrics (percent) of every evaluation domain of ``benchmark``: ``{domain: {"mAP", "rank1", ...}}``."""
+    def evaluate_domains(self, benchmark, keep_features: bool = False) -> dict[str, dict]:
+        """Metrics (percent) of every evaluation domain of ``benchmark``: ``{domain: {"mAP", "rank1", ...}}``.
+
+        With ``keep_features``, :attr:`domain_features` holds each domain's features afterwards
+        (:class:`~lifelong_reid.evaluation.ranked_lists.DomainFeatures`, for the report's figures).
+        """
         results = {}
+        self.domain_features = []
+        cfg = self.config
         for name, query, gallery in benchmark.eval_sets():
-            cfg = self.config
-            ev = ReIDEvaluator(protocol=benchmark.protocol.get(name, "market1501"), metric=cfg.eval_metric,
-                               rerank=cfg.rerank,
-                               k1=cfg.rerank_k1, k2=cfg.rerank_k2, lambda_value=cfg.rerank_lambda)
+            protocol = benchmark.protocol.get(name, "market1501")
+            ev = ReIDEvaluator(protocol=protocol, metric=cfg.eval_metric, rerank=cfg.rerank, k1=cfg.rerank_k1,
+                               k2=cfg.rerank_k2, lambda_value=cfg.rerank_lambda)
+            parts = {}
             for split, ds in (("query", query), ("gallery", gallery)):
-                f, p, c = self.extract_features(ds.eval(), desc=f"eval {name} {split}")
-                ev.process(f, p, c, split=split)
+                parts[split] = self.extract_features(ds.eval(), desc=f"eval {name} {split}")
+                ev.process(*parts[split], split=split)
             results[name] = ev.evaluate()
             log.info("eval %s: mAP %.2f rank1 %.2f", name, results[name]["mAP"], results[name]["rank1"])
+            if keep_features:
+                domain = benchmark.domains[name]
+                q_ds, g_ds = ReIDDataset(domain.query, domain.image_loader), ReIDDataset(domain.gallery,
+                                                                                        domain.image_loader)
+                (qf, qp, qc), (gf, gp, gc) = parts["query"], parts["gallery"]
+                self.domain_features.append(DomainFeatures(name, qf, gf, qp, gp, qc, gc, protocol,
+                                                           q_ds.load_image, g_ds.load_image))
         return results
 
     # ------------------------------------------------------------------ checkpoint state
