@@ -1,4 +1,5 @@
-"""The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid plugins list``.
+"""The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid eval CHECKPOINT``,
+``lreid search CHECKPOINT QUERY_DIR GALLERY_DIR``, ``lreid plugins list``.
 
 User mistakes (:class:`~lifelong_reid.errors.LReIDError`) print one line, ``error: ...``, and exit with
 status 2; nothing already written is removed.
@@ -62,6 +63,72 @@ def run(experiment, data_root, output, device, seed, epochs, resume, overrides, 
     out = Path(config.output or f"runs/{config.name}-seed{config.seed}")
     benchmark = module.stream(config)
     run_experiment(config, benchmark, pm, out, resume=resume, progress=progress, echo=click.echo)
+
+
+def _experiment_plugins(experiment):
+    if not experiment:
+        return []
+    from lifelong_reid.experiment import load_experiment
+
+    module = load_experiment(experiment)
+    return [*getattr(module, "plugins", []), module]
+
+
+@main.command("eval")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the datasets.")
+@click.option("--domain", "domains", multiple=True, required=True, metavar="PATH",
+              help="Dataset to evaluate: a Market-1501-layout folder, a folder with manifest.csv, or a .csv "
+                   "manifest, relative to --data-root. Repeatable.")
+@click.option("--output", type=click.Path(file_okay=False), help="Report folder (default: eval-<checkpoint name>).")
+@click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
+@click.option("--experiment", type=click.Path(dir_okay=False),
+              help="The experiment file that trained the checkpoint, when its plugins change the model.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override an evaluation setting, e.g. --set rerank=true --set eval_metric=euclidean.")
+@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
+@_user_errors
+def eval_checkpoint(checkpoint, data_root, domains, output, device, experiment, overrides, block, progress):
+    """Evaluate a saved CHECKPOINT on datasets; writes results.json and report.md with figures."""
+    from lifelong_reid.data import read_domain
+    from lifelong_reid.inference import evaluate_checkpoint, load_strategy
+
+    data = [read_domain(d, data_root) for d in domains]  # read (and check) the data before loading the model
+    strategy = load_strategy(checkpoint, device=device, plugins=_experiment_plugins(experiment), block=block,
+                             progress=progress, overrides=overrides)
+    out = Path(output or f"eval-{Path(checkpoint).stem}")
+    evaluate_checkpoint(strategy, data, out, checkpoint=str(checkpoint), echo=click.echo)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("query_dir", type=click.Path(file_okay=False))
+@click.argument("gallery_dir", type=click.Path(file_okay=False))
+@click.option("--top", type=int, default=10, show_default=True, help="Results per query.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the ranked lists as JSON here.")
+@click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
+@click.option("--experiment", type=click.Path(dir_okay=False),
+              help="The experiment file that trained the checkpoint, when its plugins change the model.")
+@click.option("--backend", type=click.Choice(["auto", "torch", "faiss"]), default="auto", show_default=True,
+              help="Top-k search backend.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
+@_user_errors
+def search(checkpoint, query_dir, gallery_dir, top, output, device, experiment, backend, progress):
+    """Rank the images of GALLERY_DIR for every image of QUERY_DIR with a saved CHECKPOINT."""
+    from lifelong_reid.inference import list_images, load_strategy, search_folders
+    from lifelong_reid.strategy.checkpoint import atomic_write_json
+
+    list_images(query_dir), list_images(gallery_dir)  # fail on a bad folder before loading the model
+    strategy = load_strategy(checkpoint, device=device, plugins=_experiment_plugins(experiment), progress=progress)
+    ranked = search_folders(strategy, query_dir, gallery_dir, top=top, backend=backend)
+    for item in ranked:
+        click.echo(item["query"])
+        for rank, r in enumerate(item["results"], start=1):
+            click.echo(f"  {rank:>3}  {r['distance']:.4g}  {r['path']}")
+    if output:
+        atomic_write_json(Path(output), ranked)
+        click.echo(f"ranked lists: {output}")
 
 
 @main.group()

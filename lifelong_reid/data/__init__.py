@@ -2,18 +2,20 @@
 
 - :class:`Sample` and :class:`DomainData` (``sample.py``): one crop and one dataset split into train,
   query and gallery;
-- readers: :func:`read_market1501` (``market1501.py``), :func:`read_manifest` (``manifest.py``);
+- readers: :func:`read_market1501` (``market1501.py``), :func:`read_manifest` (``manifest.py``), and
+  :func:`read_domain` (``detect.py``), which recognises either layout;
 - :class:`ReIDDataset` (``dataset.py``): a torch dataset over samples, with contiguous training labels;
 - :func:`build_transforms` (``transforms.py``) and :class:`PKSampler` (``samplers.py``).
 """
 from lifelong_reid.data.sample import DomainData, Sample
 from lifelong_reid.data.market1501 import read_market1501
 from lifelong_reid.data.manifest import read_manifest
+from lifelong_reid.data.detect import read_domain
 from lifelong_reid.data.dataset import ReIDDataset, relabel
 from lifelong_reid.data.transforms import build_transforms
 from lifelong_reid.data.samplers import PKSampler
 
 __all__ = [
-    "Sample", "DomainData", "read_market1501", "read_manifest", "ReIDDataset", "relabel",
+    "Sample", "DomainData", "read_market1501", "read_manifest", "read_domain", "ReIDDataset", "relabel",
     "build_transforms", "PKSampler",
 ]

@@ -56,11 +56,12 @@ def write_report(results: dict, folder: Path, visuals: dict | None = None) -> Pa
     the :func:`write_visuals` figures when given) into ``folder``; returns the path of ``report.md``."""
     folder = Path(folder)
     parts = [f"# {results['experiment']} — {results['stream']} (seed {results['seed']})", ""]
-    fin = results["final"]
-    parts += ["| | mAP | Rank-1 |", "|---|---|---|"]
-    for group, label in (("seen", "seen (anti-forgetting)"), ("unseen", "unseen (generalization)")):
-        parts.append(f"| {label} | {format_value(fin[group]['mAP'])} | {format_value(fin[group]['rank1'])} |")
-    parts.append("")
+    fin = results.get("final")
+    if fin:
+        parts += ["| | mAP | Rank-1 |", "|---|---|---|"]
+        for group, label in (("seen", "seen (anti-forgetting)"), ("unseen", "unseen (generalization)")):
+            parts.append(f"| {label} | {format_value(fin[group]['mAP'])} | {format_value(fin[group]['rank1'])} |")
+        parts.append("")
     life = results.get("lifelong")
     if life:
         parts += [f"Forgetting (mAP): {format_value(life['forgetting']['mAP']['mean'])}; backward transfer (mAP): "

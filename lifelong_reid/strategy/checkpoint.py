@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -62,6 +63,6 @@ def load_checkpoint(path: Path) -> dict:
     """
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as e:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot read checkpoint ({e}); delete it to resume from the one "
                               "before") from None
