@@ -190,10 +190,9 @@ def block_ranks(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tensor, ga
     # only non-matches at or before the hardest match change any rank
     hardest = match_dist.gather(1, (num - 1).clamp_min(0)[:, None])
     hardest.masked_fill_((num == 0)[:, None], -inf)
-    before_last = neg <= hardest
-    num_before = int(torch.count_nonzero(before_last))
-    if num_before * width <= neg.numel() // 2:
-        counts, tie_rows, distinct = _count_sparse(neg, before_last, match_dist, gallery, protocol)
+    r, c = (neg <= hardest).nonzero(as_tuple=True)
+    if len(r) * width <= neg.numel() // 2:
+        counts, tie_rows, distinct = _count_sparse(neg, r, c, match_dist, gallery, protocol)
     else:
         counts, tie_rows, distinct = _count_dense(neg, match_dist, num, gallery, protocol)
     ranks = torch.cumsum(counts[:, :width], 1) + torch.arange(1, width + 1, device=dist.device)[None, :]
@@ -212,12 +211,11 @@ def _distinct_before_first(rows: torch.Tensor, cols: torch.Tensor, num_rows: int
     return torch.bincount(pairs // width, minlength=num_rows)
 
 
-def _count_sparse(neg, candidates, match_dist, gallery, protocol):
+def _count_sparse(neg, r, c, match_dist, gallery, protocol):
     """Non-matches per slot between consecutive matches, from the few non-matches ranked before the
-    hardest match (``candidates``, ``(B, G)`` bool). Returns ``(counts (B, M + 1), tie_rows (B,),
+    hardest match (block rows ``r``, gallery columns ``c``). Returns ``(counts (B, M + 1), tie_rows (B,),
     distinct_before (B,))``."""
     b, width = match_dist.shape
-    r, c = candidates.nonzero(as_tuple=True)
     v = neg[r, c]
     md = match_dist[r]
     slot = (md <= v[:, None]).sum(1)

@@ -74,11 +74,14 @@ class KReciprocalReranker:
         self.q, self.lambda_value = q, lambda_value
         self.query, self.gallery = qf, gf.to(qf.device)
         k = min(n, max(k1 + 1, k2))
-        _, neighbours = knn(x, x, k, metric="euclidean", backend=backend)
-        far, _ = knn(x, x, 1, metric="euclidean", largest=True, backend=backend)
-        self.row_max = far[:, 0].clamp_min(torch.finfo(torch.float32).tiny)
-        neighbours = neighbours.cpu()
         self.sq = (x * x).sum(1)
+        if backend == "torch":
+            neighbours, row_max = self._neighbours_and_row_max(x, k)
+        else:
+            _, neighbours = knn(x, x, k, metric="euclidean", backend=backend)
+            row_max = knn(x, x, 1, metric="euclidean", largest=True, backend=backend)[0][:, 0]
+        self.row_max = row_max.clamp_min(torch.finfo(torch.float32).tiny)
+        neighbours = neighbours.cpu()
         v = self._encode(x, neighbours, k1)
         if k2 != 1:
             rows = np.repeat(np.arange(n), k2)
@@ -89,11 +92,27 @@ class KReciprocalReranker:
         self.v_rows = v.tocsr()
         self.v_cols = v.tocsc()
 
+    def _neighbours_and_row_max(self, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, k)`` nearest items (closest first) and ``(N,)`` largest squared distance of every item,
+        from one blocked pass of matrix products."""
+        n = len(x)
+        step = max(1, BLOCK_ELEMENTS // n)
+        neighbours = torch.empty(n, k, dtype=torch.long, device=x.device)
+        row_max = torch.empty(n, dtype=x.dtype, device=x.device)
+        buffer = torch.empty(min(step, n) * n, dtype=x.dtype, device=x.device)
+        for s in range(0, n, step):
+            b = x[s:s + step]
+            d = buffer[: len(b) * n].view(len(b), n)
+            torch.addmm(self.sq[s:s + step, None] + self.sq[None, :], b, x.t(), alpha=-2.0, out=d).clamp_min_(0)
+            neighbours[s:s + step] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices
+            row_max[s:s + step] = d.max(1).values
+        return neighbours, row_max
+
     def _normalised_distance(self, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        """``(R, W)`` normalised distances from items ``rows`` to items ``cols[r]`` (``(R, W)``)."""
-        dot = torch.einsum("rd,rwd->rw", x[rows], x[cols])
-        dist = (self.sq[rows][:, None] + self.sq[cols] - 2 * dot).clamp_min(0)
-        return dist / self.row_max[rows][:, None]
+        """``(P,)`` normalised distances of the item pairs ``(rows[p], cols[p])``."""
+        dot = (x[rows] * x[cols]).sum(1)
+        dist = (self.sq[rows] + self.sq[cols] - 2 * dot).clamp_min(0)
+        return dist / self.row_max[rows]
 
     def _encode(self, x: torch.Tensor, neighbours: torch.Tensor, k1: int) -> sp.csr_matrix:
         """The k-reciprocal feature ``V`` (Eq. 7) as an ``(N, N)`` sparse matrix."""
@@ -119,15 +138,15 @@ class KReciprocalReranker:
             unique = torch.ones_like(members, dtype=torch.bool)
             unique[:, 1:] = members[:, 1:] != members[:, :-1]
             unique &= members != sentinel
-            rows_local = torch.arange(s, e)[:, None].expand_as(members)
-            safe = torch.where(unique, members, rows_local)
-            dist = self._normalised_distance(x, torch.arange(s, e).to(x.device), safe.to(x.device)).cpu()
-            weight = torch.where(unique, torch.exp(-dist.double()), torch.zeros((), dtype=torch.float64))
-            weight = weight / weight.sum(1, keepdim=True)
+            row, col = torch.arange(s, e)[:, None].expand_as(members)[unique], members[unique]
+            dist = self._normalised_distance(x, row.to(x.device), col.to(x.device)).cpu()
+            weight = torch.exp(-dist.double())
             counts = unique.sum(1)
+            totals = torch.zeros(e - s, dtype=torch.float64).index_add_(0, row - s, weight)
+            weight = weight / totals[row - s]
             indptr.extend((indptr[-1] + torch.cumsum(counts, 0)).tolist())
-            indices.append(members[unique].numpy())
-            data.append(weight[unique].numpy())
+            indices.append(col.numpy())
+            data.append(weight.numpy())
         return sp.csr_matrix((np.concatenate(data), np.concatenate(indices), np.asarray(indptr)), shape=(n, n))
 
     def _jaccard(self, rows: np.ndarray) -> np.ndarray:

@@ -99,20 +99,26 @@ class _Accumulator:
 
 def evaluate_blocks(distance: Callable, num_query: int, query_pids: torch.Tensor, gallery_pids: torch.Tensor,
                     query_camids: torch.Tensor, gallery_camids: torch.Tensor, *, protocol="market1501",
-                    ranks=RANKS, block_size: int = 512, per_query: bool = False) -> dict:
+                    ranks=RANKS, block_size: int = 512, per_query: bool = False, reuse_buffer: bool = False) -> dict:
     """Metrics from a distance function ``distance(rows) -> (B, G)`` (``rows``: a slice of queries).
 
     This is the engine under :func:`evaluate_features` and :func:`evaluate_distances`; use it to plug in
-    a custom distance (e.g. re-ranking) without materialising the ``(Q, G)`` matrix.
+    a custom distance (e.g. re-ranking) without materialising the ``(Q, G)`` matrix. With
+    ``reuse_buffer``, ``distance(rows, out=buffer)`` must accept the previous block's tensor to write into.
     """
     proto = get_protocol(protocol)
     if min(ranks) < 1:
         raise ValueError(f"CMC ranks must be >= 1, got {ranks}")
     gallery = GalleryIndex.build(gallery_pids, gallery_camids, query_pids)
     acc = _Accumulator(num_query, ranks, proto, per_query)
+    buffer = None
     for s in range(0, num_query, block_size):
         e = min(s + block_size, num_query)
-        dist = distance(slice(s, e))
+        if reuse_buffer:
+            dist = distance(slice(s, e), out=buffer)
+            buffer = dist if buffer is None else buffer
+        else:
+            dist = distance(slice(s, e))
         recompute = (lambda rows, s=s, e=e: distance(slice(s, e))[rows])
         acc.add(s, block_ranks(dist, query_pids[s:e], query_camids[s:e], gallery, proto, recompute))
     return acc.result()
@@ -153,7 +159,8 @@ def evaluate_features(query_features, gallery_features, query_pids, gallery_pids
 
         distance = KReciprocalReranker(blocks.query, blocks.gallery_t.t(), k1=k1, k2=k2, lambda_value=lambda_value)
     return evaluate_blocks(distance, len(qf), qp, gp, qc, gc, protocol=protocol, ranks=ranks,
-                           block_size=blocks.block_size(block_elements), per_query=per_query)
+                           block_size=blocks.block_size(block_elements), per_query=per_query,
+                           reuse_buffer=not rerank)
 
 
 def evaluate_distances(distmat, query_pids, gallery_pids, query_camids, gallery_camids, *,

@@ -1,0 +1,194 @@
+"""Evaluation speed and memory at the scale of public test sets, against the baselines in the same run.
+
+Cases (each runs in its own process, so peak memory is its own):
+
+- ``market``: mAP + CMC + mINP from 512-d features, Market-1501 scale (3,368 queries x 15,913 gallery,
+  750 identities over 6 cameras plus 2,793 distractors). Ours (:func:`evaluate_features`) against
+  (a) the Cython evaluator torchreid and fast-reid ship (``rank_cy``; built here from the ``fastreid==1.4.0``
+  wheel's ``evaluation/rank_cylib``, nothing committed) fed the same distance matrix, and (b) the plain
+  numpy loop (:func:`lifelong_reid.evaluation.reference.evaluate_numpy`). Numbers must agree to 1e-6.
+- ``msmt``: ours at MSMT17 scale (11,659 x 82,161); peak memory.
+- ``rerank``: k-reciprocal re-ranking + evaluation at Market scale: ours (sparse) against the reference
+  numpy re-ranking (dense, float16 V, as Zhong et al.'s code) followed by the same evaluation.
+
+Usage::
+
+    python benchmarks/evaluation.py            # all cases
+    python benchmarks/evaluation.py market     # one case
+
+Times are wall-clock seconds (best of ``--repeat`` for the fast paths, one run for the slow references);
+memory is the process's peak resident set size and its growth during the measured call.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reid_scale import make_split  # noqa: E402
+
+CACHE = Path(os.environ.get("LREID_BENCH_CACHE", Path.home() / ".cache" / "lifelong_reid" / "rank_cy"))
+NOISE = 1.8  # gives Market-scale mAP ~87 / mINP ~48, like a CLIP-ReID model on Market-1501
+RERANK_NOISE = 2.6  # harder features (mAP ~24 -> ~66 re-ranked) so that re-ranking changes the ranking a lot
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ensure_rank_cy():
+    """Import ``rank_cy``, building it from the fastreid 1.4.0 wheel on first use."""
+    lib = CACHE / "pkg" / "fastreid" / "evaluation" / "rank_cylib"
+    if not any(lib.glob("rank_cy*.so")):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(CACHE / "pkg"),
+                        "fastreid==1.4.0", "cython"], check=True)
+        env = dict(os.environ, PYTHONPATH=str(CACHE / "pkg"))
+        subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=lib, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sys.path.insert(0, str(lib))
+    import rank_cy
+
+    return rank_cy
+
+
+def timed(fn, repeat: int = 1):
+    best, out = float("inf"), None
+    base = rss_mb()
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return out, best, peak_mb(), peak_mb() - base
+
+
+def close(a: dict, b: dict, tol: float) -> bool:
+    return all(abs(a[k] - b[k]) <= tol for k in ("mAP", "rank1", "rank5", "rank10", "rank20", "mINP"))
+
+
+def case_market(repeat: int) -> dict:
+    from lifelong_reid.evaluation import evaluate_features
+    from lifelong_reid.evaluation.distance import DistanceBlocks
+    from lifelong_reid.evaluation.reference import evaluate_numpy
+
+    qf, gf, qp, gp, qc, gc = make_split("market1501", noise=NOISE)
+    ours, t_ours, peak, grow = timed(lambda: evaluate_features(qf, gf, qp, gp, qc, gc), repeat)
+    rank_cy = ensure_rank_cy()
+
+    def cython():
+        d = DistanceBlocks(torch.from_numpy(qf), torch.from_numpy(gf)).full().numpy()  # same distances as ours
+        cmc, ap, inp = rank_cy.evaluate_cy(d, qp, gp, qc, gc, 20)
+        return {"mAP": 100 * float(np.mean(ap)), "rank1": 100 * float(cmc[0]), "rank5": 100 * float(cmc[4]),
+                "rank10": 100 * float(cmc[9]), "rank20": 100 * float(cmc[19]), "mINP": 100 * float(np.mean(inp))}
+
+    cy, t_cy, _, _ = timed(cython, repeat)
+    d = DistanceBlocks(torch.from_numpy(qf), torch.from_numpy(gf)).full().numpy()
+    ref, t_np, _, _ = timed(lambda: evaluate_numpy(d, qp, gp, qc, gc))
+    return {"case": "market", "shape": [len(qf), len(gf)], "ours_s": t_ours, "rank_cy_s": t_cy, "numpy_s": t_np,
+            "speedup_vs_rank_cy": t_cy / t_ours, "speedup_vs_numpy": t_np / t_ours,
+            "peak_rss_mb": peak, "growth_mb": grow, "ours": ours, "rank_cy": cy, "numpy": ref,
+            # rank_cy accumulates AP in float32: compare as fractions to 1e-6, i.e. 1e-4 in percent
+            "equal_rank_cy_1e-6": close(ours, cy, 1e-4), "equal_numpy_1e-6": close(ours, ref, 1e-4)}
+
+
+def case_msmt(repeat: int) -> dict:
+    from lifelong_reid.evaluation import evaluate_features
+
+    qf, gf, qp, gp, qc, gc = make_split("msmt17", noise=NOISE)
+    ours, t, peak, grow = timed(lambda: evaluate_features(qf, gf, qp, gp, qc, gc), repeat)
+    return {"case": "msmt", "shape": [len(qf), len(gf)], "ours_s": t, "peak_rss_mb": peak, "growth_mb": grow,
+            "ours": ours}
+
+
+def case_rerank_ours(repeat: int) -> dict:  # one run: a re-ranking takes seconds
+    from lifelong_reid.evaluation import evaluate_features
+
+    qf, gf, qp, gp, qc, gc = make_split("market1501", noise=RERANK_NOISE)
+    ours, t, peak, grow = timed(lambda: evaluate_features(qf, gf, qp, gp, qc, gc, rerank=True))
+    return {"case": "rerank_ours", "ours_s": t, "peak_rss_mb": peak, "growth_mb": grow, "ours": ours}
+
+
+def case_rerank_reference(repeat: int) -> dict:
+    import torch.nn.functional as F
+
+    from lifelong_reid.evaluation import evaluate_distances
+    from lifelong_reid.evaluation.reference import re_ranking_numpy
+
+    qf, gf, qp, gp, qc, gc = make_split("market1501", noise=RERANK_NOISE)
+    qn = F.normalize(torch.from_numpy(qf), dim=1).numpy()
+    gn = F.normalize(torch.from_numpy(gf), dim=1).numpy()
+    ref, t, peak, grow = timed(lambda: evaluate_distances(re_ranking_numpy(qn, gn).astype(np.float32), qp, gp,
+                                                          qc, gc))
+    return {"case": "rerank_reference", "reference_s": t, "peak_rss_mb": peak, "growth_mb": grow, "reference": ref}
+
+
+CASES = {"market": case_market, "msmt": case_msmt, "rerank_ours": case_rerank_ours,
+         "rerank_reference": case_rerank_reference}
+
+
+def fmt(m: dict) -> str:
+    return " ".join(f"{k}={m[k]:.6f}" for k in ("mAP", "rank1", "rank5", "rank10", "rank20", "mINP"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("cases", nargs="*", help="market, msmt, rerank (default: all)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(CASES[args.one](args.repeat)))
+        return
+    wanted = args.cases or ["market", "msmt", "rerank"]
+    unknown = sorted(set(wanted) - {"market", "msmt", "rerank"})
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; choose from market, msmt, rerank")
+    names = [c for w in wanted for c in (["rerank_ours", "rerank_reference"] if w == "rerank" else [w])]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    results = {}
+    for name in names:
+        out = subprocess.run([sys.executable, __file__, "--one", name, "--repeat", str(args.repeat)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{name}: failed\n{out.stderr[-2000:]}")
+            continue
+        results[name] = r = json.loads(out.stdout.strip().splitlines()[-1])
+        if name == "market":
+            print(f"market {r['shape']}: ours {r['ours_s']:.3f} s | rank_cy {r['rank_cy_s']:.3f} s "
+                  f"({r['speedup_vs_rank_cy']:.1f}x) | numpy {r['numpy_s']:.2f} s ({r['speedup_vs_numpy']:.0f}x) | "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB (+{r['growth_mb']:.0f} MB)")
+            print(f"  ours    {fmt(r['ours'])}\n  rank_cy {fmt(r['rank_cy'])}\n  numpy   {fmt(r['numpy'])}")
+            print(f"  equal to 1e-6: rank_cy {r['equal_rank_cy_1e-6']}, numpy {r['equal_numpy_1e-6']}")
+        elif name == "msmt":
+            print(f"msmt {r['shape']}: ours {r['ours_s']:.2f} s | peak RSS {r['peak_rss_mb']:.0f} MB "
+                  f"(+{r['growth_mb']:.0f} MB)\n  ours    {fmt(r['ours'])}")
+        elif name == "rerank_ours":
+            print(f"rerank (Market scale): ours {r['ours_s']:.2f} s | peak RSS {r['peak_rss_mb']:.0f} MB "
+                  f"(+{r['growth_mb']:.0f} MB)\n  ours      {fmt(r['ours'])}")
+        else:
+            print(f"rerank (Market scale): reference numpy {r['reference_s']:.1f} s | peak RSS "
+                  f"{r['peak_rss_mb']:.0f} MB (+{r['growth_mb']:.0f} MB)\n  reference {fmt(r['reference'])}")
+    if "rerank_ours" in results and "rerank_reference" in results:
+        a, b = results["rerank_ours"], results["rerank_reference"]
+        print(f"  rerank speed-up {b['reference_s'] / a['ours_s']:.1f}x, mAP difference "
+              f"{abs(a['ours']['mAP'] - b['reference']['mAP']):.4f} points")
+
+
+if __name__ == "__main__":
+    main()
