@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 CORRECT, WRONG = "#1a9850", "#d73027"
 
@@ -50,33 +51,29 @@ def plot_cmc(curves: dict, path: Path, title: str = "CMC") -> Path:
 
 
 def plot_ranked_lists(lists: Sequence, query_image: Callable, gallery_image: Callable, path: Path,
-                      title: str = "") -> Path:
-    """One row per :class:`~lifelong_reid.evaluation.ranked_lists.RankedList`: the query, then its top
-    gallery images framed green (same identity) or red (other identity). ``query_image(i)`` and
-    ``gallery_image(j)`` return PIL images."""
+                      title: str = "", cell: tuple[int, int] = (64, 128)) -> Path:
+    """One row per :class:`~lifelong_reid.evaluation.ranked_lists.RankedList`: the query (with its AP),
+    then its top gallery images framed green (same identity) or red (other identity), composed with PIL.
+    ``query_image(i)`` and ``gallery_image(j)`` return PIL images; ``cell`` is ``(W, H)`` per image."""
+    w, h = cell
+    pad, border, head, label = 6, 3, 18 if title else 4, 14
     cols = 1 + max((len(r.gallery) for r in lists), default=0)
-    rows = max(1, len(lists))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 2.1 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for s in ax.spines.values():
-            s.set_visible(False)
-    for r, item in enumerate(lists):
-        ax = axes[r, 0]
-        ax.imshow(query_image(item.query))
-        ax.set_title(f"q{item.query}\nAP {item.ap:.1f}", fontsize=7)
-        for c, (g, ok) in enumerate(zip(item.gallery, item.correct), start=1):
-            ax = axes[r, c]
-            ax.imshow(gallery_image(g))
-            for s in ax.spines.values():
-                s.set_visible(True)
-                s.set_color(CORRECT if ok else WRONG)
-                s.set_linewidth(3)
-            ax.set_title(str(c), fontsize=7)
+    width = 2 * pad + cols * (w + 2 * border + pad) + pad
+    height = head + max(1, len(lists)) * (label + h + 2 * border + pad) + pad
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+        draw.text((pad, 3), title, fill="black")
+    for r, item in enumerate(lists):
+        y = head + r * (label + h + 2 * border + pad)
+        tiles = [(query_image(item.query), None, f"q{item.query} AP {item.ap:.1f}")]
+        tiles += [(gallery_image(g), CORRECT if ok else WRONG, str(k))
+                  for k, (g, ok) in enumerate(zip(item.gallery, item.correct), start=1)]
+        for c, (img, colour, text) in enumerate(tiles):
+            x = pad + c * (w + 2 * border + pad) + (c > 0) * pad
+            draw.text((x, y), text, fill="black")
+            if colour:
+                draw.rectangle([x, y + label, x + w + 2 * border - 1, y + label + h + 2 * border - 1], fill=colour)
+            canvas.paste(img.convert("RGB").resize((w, h)), (x + border, y + label + border))
+    canvas.save(path)
     return path

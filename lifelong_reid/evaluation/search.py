@@ -45,10 +45,8 @@ def _faiss_index(dim: int, nlist: int | None, train, use_gpu: bool):
     import faiss
 
     if nlist:
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(dim, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)  # owns its quantizer
         index.train(train)
-        index._quantizer_ref = quantizer  # keep the quantizer alive as long as the index
     else:
         index = faiss.IndexFlatIP(dim)
     if use_gpu and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
@@ -57,6 +55,8 @@ def _faiss_index(dim: int, nlist: int | None, train, use_gpu: bool):
 
 
 def _faiss_knn(qf, gf, k, metric, largest, nlist, nprobe):
+    import faiss
+
     q, g = qf.float(), gf.float()
     if metric == "cosine":
         q, g = F.normalize(q, dim=1), F.normalize(g, dim=1)
@@ -70,7 +70,7 @@ def _faiss_knn(qf, gf, k, metric, largest, nlist, nprobe):
     db_np, qs_np = db.detach().cpu().numpy(), qs.detach().cpu().numpy()
     index = _faiss_index(db_np.shape[1], nlist, db_np, qf.is_cuda)
     if nlist:
-        index.nprobe = nprobe
+        faiss.extract_index_ivf(index).nprobe = nprobe
     index.add(db_np)
     score, idx = index.search(qs_np, k)
     score, idx = torch.from_numpy(score).to(qf.device), torch.from_numpy(idx).long().to(qf.device)
