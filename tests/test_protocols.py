@@ -110,20 +110,23 @@ def test_fast_ranking_equals_loop_reference_on_random_cases(protocol, ties, clus
     assert evaluate_distances(dist, qp, gp, qc, gc, protocol=protocol) == pytest.approx(ref, abs=1e-9)
 
 
-def test_both_counting_paths_and_the_tie_fallback_are_exercised(monkeypatch):
+def test_exact_fallback_runs_for_ties_and_crowded_rows_only(monkeypatch):
     calls = []
-    for name in ("_count_sparse", "_count_dense", "ranks_by_sorting"):
-        original = getattr(ranking, name)
-        monkeypatch.setattr(ranking, name, lambda *a, _o=original, _n=name, **k: calls.append(_n) or _o(*a, **k))
+    original = ranking.ranks_by_sorting
+    monkeypatch.setattr(ranking, "ranks_by_sorting", lambda dist, *a, **k: calls.append(len(dist)) or original(dist, *a, **k))
     rng = np.random.default_rng(0)
     evaluate_features(*random_case(rng, 30, 300, "market1501", clusters=True), metric="euclidean")
-    assert calls == ["_count_sparse"]
-    calls.clear()
     evaluate_features(*random_case(rng, 30, 300, "market1501"), metric="euclidean")
-    assert calls == ["_count_dense"]
+    assert calls == []  # continuous features: binning alone is exact
+    # query 0 has a non-match (pid 2, gallery index 0) at exactly its match's distance; query 1 has no tie
+    qf, gf = line([0.0, 10.0]), line([-1.0, 1.0, 10.5, 12.0])
+    m = evaluate_features(qf, gf, [1, 3], [2, 1, 3, 4], [0, 0], [1, 1, 1, 1], metric="euclidean")
+    assert calls == [1]  # only the row with a tie is sorted
+    assert m["mAP"] == pytest.approx(100 * (1 / 2 + 1) / 2)  # stable order: gallery index 0 first
     calls.clear()
-    evaluate_features(*random_case(rng, 30, 300, "market1501", ties=True), metric="euclidean")
-    assert "ranks_by_sorting" in calls
+    qf = np.ones((4, 3))
+    evaluate_features(qf, np.ones((300, 3)), [1, 2, 3, 4], rng.integers(1, 5, 300), [0] * 4, [1] * 300)
+    assert calls == [4]  # a collapsed model: every row crowds one bin
 
 
 def test_collapsed_features_rank_in_gallery_order_not_matches_first():

@@ -2,17 +2,20 @@
 
 Sorting a ``(Q, G)`` distance matrix row by row is what the Cython and numpy evaluators spend their
 time on. The metrics only need the rank of each match: the rank of the k-th closest match (0-based) is
-``k + 1 + (number of kept non-matches closer than it)``. So, for a block of queries:
+``k + 1 + (number of kept non-matches strictly closer than it)``. For a block of queries:
 
 1. the distances of each query's matches are gathered through a pid -> gallery-index table and sorted
    (a few dozen values per query);
-2. every kept non-match is placed between two consecutive matches by ``torch.searchsorted``;
-3. the non-matches per slot are counted (``bincount``) and accumulated (``cumsum``).
+2. each query's distances between its closest value and its hardest match are cut into
+   :data:`NUM_BINS` equal bins; one ``bincount`` gives, for every match, the number of non-matches in
+   lower bins (all of them strictly closer, since binning is monotone);
+3. the few non-matches that share a bin with a match are compared with it exactly.
 
-This is ``O(G log M)`` per query (``M`` matches) instead of ``O(G log G)``. Ranks are those of a
-*stable* sort of the kept gallery by distance (equal distances keep gallery order). Rows where a
-non-match has exactly the same distance as a match are rare; they are recomputed with an exact stable
-sort (:func:`ranks_by_sorting`) so that tie handling is defined and identical on every path.
+This costs a handful of passes over the ``(B, G)`` block whatever the model's accuracy, instead of a
+sort. Ranks are those of a *stable* sort of the kept gallery by distance (equal distances keep gallery
+order): rows where a non-match has exactly a match's distance, and rows whose values crowd into the
+matches' bins (e.g. a collapsed model), are recomputed with an exact stable sort
+(:func:`ranks_by_sorting`), so tie handling is defined and identical on every path.
 """
 from __future__ import annotations
 
@@ -187,21 +190,25 @@ def block_ranks(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tensor, ga
     num = is_match.sum(1)
     width = idx.shape[1]
     neg = _negative_distances(dist, gallery, idx, q_cam, protocol)
-    # only non-matches at or before the hardest match change any rank
-    hardest = match_dist.gather(1, (num - 1).clamp_min(0)[:, None])
-    hardest.masked_fill_((num == 0)[:, None], -inf)
-    r, c = (neg <= hardest).nonzero(as_tuple=True)
-    if len(r) * width <= neg.numel() // 2:
-        counts, tie_rows, distinct = _count_sparse(neg, r, c, match_dist, gallery, protocol)
+    hardest = match_dist.gather(1, (num - 1).clamp_min(0)[:, None]).masked_fill_((num == 0)[:, None], -float("inf"))
+    candidates = neg <= hardest  # only non-matches up to the hardest match change a rank
+    if int(torch.count_nonzero(candidates)) * width <= neg.numel() // 4:
+        count_below, fallback, distinct = _count_few(neg, candidates, match_dist, gallery, protocol)
     else:
-        counts, tie_rows, distinct = _count_dense(neg, match_dist, num, gallery, protocol)
-    ranks = torch.cumsum(counts[:, :width], 1) + torch.arange(1, width + 1, device=dist.device)[None, :]
+        del candidates
+        count_below, fallback, distinct = _count_binned(neg, match_dist, num, gallery, protocol)
+    ranks = count_below + torch.arange(1, width + 1, device=dist.device)[None, :]
     result = BlockRanks(ranks, num, distinct)
-    if bool(tie_rows.any()):
-        tied = tie_rows.nonzero().squeeze(1)
-        exact = ranks_by_sorting(recompute(tied), q_pid[tied], q_cam[tied], gallery, protocol, width)
-        result = _merge(result, tied, exact)
+    if bool(fallback.any()):
+        rows_exact = fallback.nonzero().squeeze(1)
+        exact = ranks_by_sorting(recompute(rows_exact), q_pid[rows_exact], q_cam[rows_exact], gallery, protocol,
+                                 width)
+        result = _merge(result, rows_exact, exact)
     return result
+
+
+#: Bins per query between its closest value and its hardest match (see the module docstring).
+NUM_BINS = 4096
 
 
 def _distinct_before_first(rows: torch.Tensor, cols: torch.Tensor, num_rows: int, gallery: GalleryIndex):
@@ -211,39 +218,83 @@ def _distinct_before_first(rows: torch.Tensor, cols: torch.Tensor, num_rows: int
     return torch.bincount(pairs // width, minlength=num_rows)
 
 
-def _count_sparse(neg, r, c, match_dist, gallery, protocol):
-    """Non-matches per slot between consecutive matches, from the few non-matches ranked before the
-    hardest match (block rows ``r``, gallery columns ``c``). Returns ``(counts (B, M + 1), tie_rows (B,),
-    distinct_before (B,))``."""
+def _count_few(neg, candidates, match_dist, gallery, protocol):
+    """:func:`_count_binned` for blocks where few non-matches come before the hardest match (an accurate
+    model): those are compared with every match directly."""
     b, width = match_dist.shape
-    v = neg[r, c]
-    md = match_dist[r]
-    slot = (md <= v[:, None]).sum(1)
-    tie_rows = torch.zeros(b, dtype=torch.bool, device=neg.device)
-    tie_rows[r[(md == v[:, None]).any(1)]] = True
-    counts = torch.bincount(r * (width + 1) + slot, minlength=b * (width + 1)).view(b, width + 1)
+    r, c = candidates.nonzero(as_tuple=True)
+    v, md = neg[r, c], match_dist[r]
+    less = v[:, None] < md
+    count_below = torch.zeros(b, width, dtype=torch.long, device=neg.device).index_add_(0, r, less.long())
+    fallback = torch.zeros(b, dtype=torch.bool, device=neg.device)
+    fallback[r[(v[:, None] == md).any(1)]] = True
     distinct = torch.zeros(b, dtype=torch.long, device=neg.device)
     if protocol.cmc == "distinct_ids":
-        first = slot == 0
+        first = less[:, 0]
         distinct = _distinct_before_first(r[first], c[first], b, gallery)
-    return counts, tie_rows, distinct
+    return count_below, fallback, distinct
 
 
-def _count_dense(neg, match_dist, num, gallery, protocol):
-    """As :func:`_count_sparse`, placing every gallery image with ``torch.searchsorted``."""
-    b, width = match_dist.shape
-    slot = torch.searchsorted(match_dist, neg, right=True, out_int32=True)  # matches at or before each item
-    left = torch.searchsorted(match_dist, neg, right=False, out_int32=True)
-    tie_rows = ((left != slot) & (left < num[:, None])).any(1)
-    del left
-    distinct = torch.zeros(b, dtype=torch.long, device=neg.device)
+def _count_binned(neg: torch.Tensor, match_dist: torch.Tensor, num: torch.Tensor, gallery: GalleryIndex,
+                  protocol: Protocol):
+    """Non-matches strictly closer than each match.
+
+    Args:
+        neg: ``(B, G)`` distances, ``+inf`` where the image is not a kept non-match.
+        match_dist: ``(B, M)`` sorted match distances (``+inf`` padding); num: ``(B,)`` matches per row.
+
+    Returns:
+        ``(count_below (B, M), fallback (B,) bool, distinct_before (B,))``; rows flagged ``fallback`` (ties
+        between a match and a non-match, or crowded bins) must be recomputed exactly.
+    """
+    b, g = neg.shape
+    width = match_dist.shape[1]
+    nb = NUM_BINS
+    valid = num > 0
+    first = torch.where(valid, match_dist[:, 0], torch.zeros_like(match_dist[:, 0]))
+    hardest = match_dist.gather(1, (num - 1).clamp_min(0)[:, None]).squeeze(1)
+    span = torch.where(valid, hardest - first, torch.ones_like(first)).clamp_min(1e-30)  # nb / span stays finite
+    scale = (nb / span)[:, None]
+    offset = (1.5 - first[:, None] * scale)
+    # bin = trunc(v * scale + offset): monotone in v; 0 holds values well below the first match (strictly
+    # smaller than every match), the first match lands in bin 1, the hardest in bin nb + 1
+    nbin = nb + 4
+    bins = torch.addcmul(offset, neg, scale).clamp_(0, nbin - 1).to(torch.int32)
+    match_bins = torch.addcmul(offset, match_dist, scale).clamp_(0, nbin - 1).long()
+    real = torch.arange(width, device=neg.device)[None, :] < num[:, None]
+    match_bins = torch.where(real, match_bins, torch.full_like(match_bins, nbin - 1))
+    flat = bins.add_((torch.arange(b, device=neg.device, dtype=torch.int32) * nbin)[:, None]).view(-1)
+    hist = torch.bincount(flat, minlength=b * nbin).view(b, nbin)
+    count_below = (torch.cumsum(hist, 1) - hist).gather(1, match_bins)  # values in lower bins: all smaller
+    # values sharing a bin with a match are compared with it exactly (only rows that have any)
+    shared = torch.zeros(b, nbin, dtype=torch.bool, device=neg.device)
+    shared.scatter_(1, match_bins, real)
+    shared[:, nbin - 1] = False
+    need = (hist * shared).sum(1)
+    crowded = need > max(64, g // 8)
+    rows = (need > 0) & ~crowded
+    fallback = crowded.clone()
+    lower = None
     if protocol.cmc == "distinct_ids":
-        r, c = ((slot == 0) & torch.isfinite(neg)).nonzero(as_tuple=True)
-        distinct = _distinct_before_first(r, c, b, gallery)
-    flat = slot.long()
-    flat += (torch.arange(b, device=neg.device) * (width + 1))[:, None]
-    counts = torch.bincount(flat.view(-1), minlength=b * (width + 1)).view(b, width + 1)
-    return counts, tie_rows, distinct
+        lower = (flat.view(b, g) - (torch.arange(b, device=neg.device, dtype=torch.int32) * nbin)[:, None]) < (
+            match_bins[:, :1].to(torch.int32))
+    rr, cc = torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    if bool(rows.any()):
+        pos = shared.view(-1)[flat].nonzero().squeeze(1)
+        pos = pos[rows[pos // g]]
+        r, c = pos // g, pos % g
+        v, md = neg[r, c], match_dist[r]
+        same_bin = (flat[pos] - r.to(torch.int32) * nbin)[:, None].long() == match_bins[r]
+        count_below.index_add_(0, r, (same_bin & (v[:, None] < md)).long())
+        fallback[r[(same_bin & (v[:, None] == md)).any(1)]] = True
+        before = same_bin[:, 0] & (v < md[:, 0])
+        rr, cc = r[before], c[before]
+    distinct = torch.zeros(b, dtype=torch.long, device=neg.device)
+    if lower is not None:
+        r2, c2 = (lower & (valid & ~crowded)[:, None]).nonzero(as_tuple=True)
+        distinct = _distinct_before_first(torch.cat([r2, rr.to(r2.device)]), torch.cat([c2, cc.to(c2.device)]),
+                                          b, gallery)
+    return count_below, fallback, distinct
 
 
 def _merge(fast: BlockRanks, rows: torch.Tensor, exact: BlockRanks) -> BlockRanks:

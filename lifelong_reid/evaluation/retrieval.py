@@ -119,7 +119,7 @@ def evaluate_blocks(distance: Callable, num_query: int, query_pids: torch.Tensor
             buffer = dist if buffer is None else buffer
         else:
             dist = distance(slice(s, e))
-        recompute = (lambda rows, s=s, e=e: distance(slice(s, e))[rows])
+        recompute = (lambda rows, s=s: distance(rows + s))  # only the rows that need an exact sort
         acc.add(s, block_ranks(dist, query_pids[s:e], query_camids[s:e], gallery, proto, recompute))
     return acc.result()
 
