@@ -7,6 +7,8 @@ Cases (each runs in its own process, so peak memory is its own):
   (a) the Cython evaluator torchreid and fast-reid ship (``rank_cy``; built here from the ``fastreid==1.4.0``
   wheel's ``evaluation/rank_cylib``, nothing committed) fed the same distance matrix, and (b) the plain
   numpy loop (:func:`lifelong_reid.evaluation.reference.evaluate_numpy`). Numbers must agree to 1e-6.
+- ``market_weak``: the same with the features of an untrained model (mAP ~10): most non-matches come
+  before the hardest match, the harder case for our ranking.
 - ``msmt``: ours at MSMT17 scale (11,659 x 82,161); peak memory.
 - ``rerank``: k-reciprocal re-ranking + evaluation at Market scale: ours (sparse) against the reference
   numpy re-ranking (dense, float16 V, as Zhong et al.'s code) followed by the same evaluation.
@@ -39,6 +41,7 @@ from reid_scale import make_split  # noqa: E402
 
 CACHE = Path(os.environ.get("LREID_BENCH_CACHE", Path.home() / ".cache" / "lifelong_reid" / "rank_cy"))
 NOISE = 1.8  # gives Market-scale mAP ~87 / mINP ~48, like a CLIP-ReID model on Market-1501
+WEAK_NOISE = 3.0  # an untrained model: mAP ~10, mINP ~0.4
 RERANK_NOISE = 2.6  # harder features (mAP ~24 -> ~66 re-ranked) so that re-ranking changes the ranking a lot
 
 
@@ -81,12 +84,12 @@ def close(a: dict, b: dict, tol: float) -> bool:
     return all(abs(a[k] - b[k]) <= tol for k in ("mAP", "rank1", "rank5", "rank10", "rank20", "mINP"))
 
 
-def case_market(repeat: int) -> dict:
+def case_market(repeat: int, noise: float = NOISE, name: str = "market") -> dict:
     from lifelong_reid.evaluation import evaluate_features
     from lifelong_reid.evaluation.distance import DistanceBlocks
     from lifelong_reid.evaluation.reference import evaluate_numpy
 
-    qf, gf, qp, gp, qc, gc = make_split("market1501", noise=NOISE)
+    qf, gf, qp, gp, qc, gc = make_split("market1501", noise=noise)
     ours, t_ours, peak, grow = timed(lambda: evaluate_features(qf, gf, qp, gp, qc, gc), repeat)
     rank_cy = ensure_rank_cy()
 
@@ -99,7 +102,7 @@ def case_market(repeat: int) -> dict:
     cy, t_cy, _, _ = timed(cython, repeat)
     d = DistanceBlocks(torch.from_numpy(qf), torch.from_numpy(gf)).full().numpy()
     ref, t_np, _, _ = timed(lambda: evaluate_numpy(d, qp, gp, qc, gc))
-    return {"case": "market", "shape": [len(qf), len(gf)], "ours_s": t_ours, "rank_cy_s": t_cy, "numpy_s": t_np,
+    return {"case": name, "shape": [len(qf), len(gf)], "ours_s": t_ours, "rank_cy_s": t_cy, "numpy_s": t_np,
             "speedup_vs_rank_cy": t_cy / t_ours, "speedup_vs_numpy": t_np / t_ours,
             "peak_rss_mb": peak, "growth_mb": grow, "ours": ours, "rank_cy": cy, "numpy": ref,
             # rank_cy accumulates AP in float32: compare as fractions to 1e-6, i.e. 1e-4 in percent
@@ -137,7 +140,12 @@ def case_rerank_reference(repeat: int) -> dict:
     return {"case": "rerank_reference", "reference_s": t, "peak_rss_mb": peak, "growth_mb": grow, "reference": ref}
 
 
-CASES = {"market": case_market, "msmt": case_msmt, "rerank_ours": case_rerank_ours,
+def case_market_weak(repeat: int) -> dict:
+    """Features of an untrained model (mAP ~10, mINP ~0.4): most non-matches precede the hardest match."""
+    return case_market(repeat, noise=WEAK_NOISE, name="market_weak")
+
+
+CASES = {"market": case_market, "market_weak": case_market_weak, "msmt": case_msmt, "rerank_ours": case_rerank_ours,
          "rerank_reference": case_rerank_reference}
 
 
@@ -147,17 +155,17 @@ def fmt(m: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("cases", nargs="*", help="market, msmt, rerank (default: all)")
+    parser.add_argument("cases", nargs="*", help="market, market_weak, msmt, rerank (default: all)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = parser.parse_args()
     if args.one:
         print(json.dumps(CASES[args.one](args.repeat)))
         return
-    wanted = args.cases or ["market", "msmt", "rerank"]
-    unknown = sorted(set(wanted) - {"market", "msmt", "rerank"})
+    wanted = args.cases or ["market", "market_weak", "msmt", "rerank"]
+    unknown = sorted(set(wanted) - {"market", "market_weak", "msmt", "rerank"})
     if unknown:
-        parser.error(f"unknown case(s) {unknown}; choose from market, msmt, rerank")
+        parser.error(f"unknown case(s) {unknown}; choose from market, market_weak, msmt, rerank")
     names = [c for w in wanted for c in (["rerank_ours", "rerank_reference"] if w == "rerank" else [w])]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
@@ -169,8 +177,8 @@ def main() -> None:
             print(f"{name}: failed\n{out.stderr[-2000:]}")
             continue
         results[name] = r = json.loads(out.stdout.strip().splitlines()[-1])
-        if name == "market":
-            print(f"market {r['shape']}: ours {r['ours_s']:.3f} s | rank_cy {r['rank_cy_s']:.3f} s "
+        if name in ("market", "market_weak"):
+            print(f"{name} {r['shape']}: ours {r['ours_s']:.3f} s | rank_cy {r['rank_cy_s']:.3f} s "
                   f"({r['speedup_vs_rank_cy']:.1f}x) | numpy {r['numpy_s']:.2f} s ({r['speedup_vs_numpy']:.0f}x) | "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB (+{r['growth_mb']:.0f} MB)")
             print(f"  ours    {fmt(r['ours'])}\n  rank_cy {fmt(r['rank_cy'])}\n  numpy   {fmt(r['numpy'])}")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import lifelong_reid.evaluation.ranking as ranking
-from lifelong_reid.evaluation import (evaluate_both_directions, evaluate_distances, evaluate_features,
+from lifelong_reid.evaluation import (ReIDEvaluator, evaluate_both_directions, evaluate_distances, evaluate_features,
                                       evaluate_sysu_mm01, protocol_names, sample_gallery)
 from lifelong_reid.evaluation.reference import evaluate_numpy
 
@@ -108,6 +108,8 @@ def test_fast_ranking_equals_loop_reference_on_random_cases(protocol, ties, clus
     fast = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean", protocol=protocol, block_elements=9 * 400)
     assert fast == pytest.approx(ref, abs=1e-9)
     assert evaluate_distances(dist, qp, gp, qc, gc, protocol=protocol) == pytest.approx(ref, abs=1e-9)
+    fortran = np.asfortranarray(dist.astype(np.float32))  # e.g. a slice of a transposed matrix
+    assert evaluate_distances(fortran, qp, gp, qc, gc, protocol=protocol)["mAP"] == pytest.approx(ref["mAP"], abs=1e-4)
 
 
 def test_exact_fallback_runs_for_ties_and_crowded_rows_only(monkeypatch):
@@ -193,6 +195,19 @@ def test_sysu_evaluation_averages_trials_and_checks_its_inputs():
         evaluate_sysu_mm01(qf, gf, qp, gp, np.ones(8, int), gc)
     with pytest.raises(ValueError, match="'all' or 'indoor'"):
         evaluate_sysu_mm01(qf, gf, qp, gp, qc, gc, mode="outdoor")
+
+
+def test_evaluator_uses_the_sysu_trials_for_sysu_domains():
+    rng = np.random.default_rng(4)
+    gp, gc = np.repeat(np.arange(1, 6), 8), np.tile([1, 1, 2, 2, 4, 4, 5, 5], 5)
+    gf = rng.normal(size=(40, 6))
+    qp, qc, qf = np.arange(1, 6), np.array([3, 6, 3, 6, 3]), rng.normal(size=(5, 6))
+    ev = ReIDEvaluator(protocol="sysu_mm01")
+    ev.process(torch.tensor(qf), qp, qc, split="query")
+    ev.process(torch.tensor(gf), gp, gc, split="gallery")
+    res = ev.evaluate()
+    assert len(res["trials"]) == 10
+    assert res["mAP"] == pytest.approx(evaluate_sysu_mm01(qf, gf, qp, gp, qc, gc)["mAP"])
 
 
 def test_llcm_directions_average_drawn_galleries():

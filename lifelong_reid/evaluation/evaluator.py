@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from lifelong_reid.evaluation.cross_modality import evaluate_gallery_trials, evaluate_sysu_mm01
 from lifelong_reid.evaluation.retrieval import evaluate_features
 
 
@@ -18,9 +19,19 @@ class ReIDEvaluator:
         metrics = ev.evaluate()
     """
 
-    def __init__(self, protocol: str = "market1501", **options):
-        """``options`` go to :func:`~lifelong_reid.evaluation.evaluate_features` (``rerank``, ``k1``, ...)."""
+    def __init__(self, protocol: str = "market1501", *, trials: int | None = None, sysu_mode: str = "all",
+                  shots: int = 1, **options):
+        """
+        Args:
+            protocol: evaluation protocol name. ``"sysu_mm01"`` evaluates as
+                :func:`~lifelong_reid.evaluation.evaluate_sysu_mm01` (``sysu_mode``, ``shots``; 10 gallery
+                trials unless ``trials`` says otherwise).
+            trials: average over this many random galleries (``shots`` images per identity and camera;
+                :func:`~lifelong_reid.evaluation.evaluate_gallery_trials`); ``None``: the whole gallery once.
+            options: go to :func:`~lifelong_reid.evaluation.evaluate_features` (``metric``, ``rerank``, ...).
+        """
         self.protocol, self.options = protocol, options
+        self.trials, self.sysu_mode, self.shots = trials, sysu_mode, shots
         self.reset()
 
     def reset(self) -> None:
@@ -45,5 +56,11 @@ class ReIDEvaluator:
         (qf, qp, qc), (gf, gp, gc) = self._parts["query"], self._parts["gallery"]
         if not qf or not gf:
             raise ValueError("evaluate() needs query and gallery features; call process() first")
-        return evaluate_features(torch.cat(qf), torch.cat(gf), torch.cat(qp), torch.cat(gp), torch.cat(qc),
-                                 torch.cat(gc), protocol=self.protocol, **self.options)
+        args = (torch.cat(qf), torch.cat(gf), torch.cat(qp), torch.cat(gp), torch.cat(qc), torch.cat(gc))
+        if self.protocol == "sysu_mm01":
+            return evaluate_sysu_mm01(*args, mode=self.sysu_mode, shots=self.shots, trials=range(self.trials or 10),
+                                      **self.options)
+        if self.trials:
+            return evaluate_gallery_trials(*args, protocol=self.protocol, shots=self.shots, trials=range(self.trials),
+                                           **self.options)
+        return evaluate_features(*args, protocol=self.protocol, **self.options)

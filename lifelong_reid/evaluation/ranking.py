@@ -179,6 +179,8 @@ def block_ranks(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tensor, ga
     Returns:
         :class:`BlockRanks`.
     """
+    if not dist.is_contiguous():
+        dist = dist.contiguous()
     if recompute is None:
         saved = dist.clone()
         recompute = saved.__getitem__

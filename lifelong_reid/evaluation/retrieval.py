@@ -178,5 +178,5 @@ def evaluate_distances(distmat, query_pids, gallery_pids, query_camids, gallery_
     qp, gp, qc, gc = _check_ids(dist.shape[0], dist.shape[1], query_pids, gallery_pids, query_camids,
                                 gallery_camids, dist.device)
     block = max(1, min(len(dist), BLOCK_ELEMENTS // max(1, dist.shape[1])))
-    return evaluate_blocks(lambda rows: dist[rows].clone(), len(dist), qp, gp, qc, gc, protocol=protocol,
+    return evaluate_blocks(lambda rows: dist[rows].clone(memory_format=torch.contiguous_format), len(dist), qp, gp, qc, gc, protocol=protocol,
                            ranks=ranks, block_size=block, per_query=per_query)
