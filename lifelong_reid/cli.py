@@ -132,6 +132,48 @@ def search(checkpoint, query_dir, gallery_dir, top, output, device, experiment, 
 
 
 @main.group()
+def datasets():
+    """Inspect datasets under a data root."""
+
+
+@datasets.command("check")
+@click.argument("root", type=click.Path())
+@click.option("--stream", help="A named stream (e.g. lreid-setting1): report whether each of its domains is ready.")
+@_user_errors
+def datasets_check(root, stream):
+    """Report, for every known dataset under ROOT, whether it is found (with counts against the published
+    statistics), missing or malformed; with --stream, whether that stream can run (exit 1 if not)."""
+    from lifelong_reid.data.check import check_root, check_spec, format_status
+    from lifelong_reid.data.registry import dataset_names, get_dataset
+
+    if stream:
+        from lifelong_reid.streams.settings import domains_of, get_setting
+
+        try:
+            setting = get_setting(stream)
+        except KeyError as e:
+            raise LReIDError(str(e.args[0])) from None
+        if not Path(root).is_dir():
+            raise LReIDError(f"{root}: no such data folder")
+        ready = True
+        click.echo(f"stream {stream}: train {' -> '.join(setting.train)}; unseen {', '.join(setting.unseen)}")
+        for name in domains_of(stream):
+            if name not in dataset_names():
+                click.echo(f"no reader {name}: this version cannot read it yet")
+                ready = False
+                continue
+            status = check_spec(get_dataset(name), root)
+            ready &= status.ok
+            for line in format_status(status):
+                click.echo(line)
+        click.echo(f"stream {stream}: {'ready' if ready else 'NOT ready'}")
+        sys.exit(0 if ready else 1)
+    for status in check_root(root):
+        for line in format_status(status):
+            click.echo(line)
+
+
+@main.group()
 def plugins():
     """Inspect plugins."""
 

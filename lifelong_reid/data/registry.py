@@ -1,0 +1,154 @@
+"""Known datasets by name: where each is found under a data root, how it is read, and its published
+statistics (what ``lreid datasets check`` compares against).
+
+``read_dataset("msmt17", data_root)`` finds the dataset's folder among its usual names and reads it.
+Register more with :func:`register_dataset`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from lifelong_reid.data.cuhksysu import read_cuhksysu
+from lifelong_reid.data.market1501 import read_market1501
+from lifelong_reid.data.msmt17 import read_msmt17
+from lifelong_reid.data.sample import JUNK_PID, DomainData
+from lifelong_reid.errors import DatasetLayoutError
+
+
+@dataclass(frozen=True)
+class SplitStats:
+    """Published size of one split: images (junk excluded) and identities (distractors count as one)."""
+
+    images: int
+    ids: int
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A known dataset.
+
+    Attributes:
+        name: the name users type (``"market1501"``).
+        folders: folder names tried under the data root, in order (the public archives' names first).
+        reader: ``(path, name) -> DomainData``.
+        layout: one line describing the expected tree (shown when the folder is missing).
+        published: ``{"train" | "query" | "gallery": SplitStats}`` from the dataset paper / torchreid, or
+            empty when no figure is on record.
+        source: where the published figures come from.
+    """
+
+    name: str
+    folders: tuple[str, ...]
+    reader: Callable[[Path, str], DomainData]
+    layout: str
+    published: dict = field(default_factory=dict)
+    source: str = ""
+
+    def find(self, data_root: str | os.PathLike) -> Optional[Path]:
+        """The first of :attr:`folders` that exists under ``data_root``, or ``None``."""
+        for f in self.folders:
+            p = Path(data_root) / f
+            if p.is_dir():
+                return p
+        return None
+
+
+_REGISTRY: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add a dataset (plugins may add their own).
+
+    Raises:
+        ValueError: the name is taken.
+    """
+    if spec.name in _REGISTRY:
+        raise ValueError(f"dataset {spec.name!r} is registered already")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Names of the known datasets."""
+    return tuple(_REGISTRY)
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    """The spec called ``name``.
+
+    Raises:
+        DatasetLayoutError: unknown name (the message lists the known ones).
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise DatasetLayoutError(f"unknown dataset {name!r}; known: {', '.join(_REGISTRY)} (or read any folder "
+                                 "with lifelong_reid.data.read_manifest)") from None
+
+
+def read_dataset(name: str, data_root: str | os.PathLike, domain: Optional[str] = None) -> DomainData:
+    """Find dataset ``name`` under ``data_root`` and read it (domain name ``domain`` or ``name``).
+
+    Raises:
+        DatasetLayoutError: unknown dataset, no folder found (the message lists the names tried and the
+            expected tree), or the reader's own layout errors.
+    """
+    spec = get_dataset(name)
+    path = spec.find(data_root)
+    if path is None:
+        raise DatasetLayoutError(f"{name}: not found under {data_root} (looked for {', '.join(spec.folders)}); "
+                                 f"expected {spec.layout}")
+    return spec.reader(path, domain or name)
+
+
+def split_counts(data: DomainData) -> dict:
+    """``{split: {"images", "junk", "ids", "cameras"}}`` as read (junk counted apart)."""
+    out = {}
+    for split in ("train", "query", "gallery"):
+        samples = getattr(data, split)
+        out[split] = {"images": sum(s.pid != JUNK_PID for s in samples),
+                      "junk": sum(s.pid == JUNK_PID for s in samples),
+                      "ids": len({s.pid for s in samples if s.pid != JUNK_PID}),
+                      "cameras": len({s.camid for s in samples})}
+    return out
+
+
+def _market(layout_name: str) -> str:
+    return f"{layout_name}: bounding_box_train/, query/, bounding_box_test/ with PPPP_cC*.jpg file names"
+
+
+_MARKET_SRC = "Zheng et al. ICCV 2015; torchreid's counts (junk excluded, distractors as one identity)"
+register_dataset(DatasetSpec(
+    "market1501", ("Market-1501-v15.09.15", "Market-1501", "market1501"), read_market1501,
+    _market("the Market-1501 layout"),
+    {"train": SplitStats(12936, 751), "query": SplitStats(3368, 750), "gallery": SplitStats(15913, 751)}, _MARKET_SRC))
+register_dataset(DatasetSpec(
+    "dukemtmc-reid", ("DukeMTMC-reID", "dukemtmc-reid", "dukemtmcreid"), read_market1501,
+    _market("the DukeMTMC-reID layout (0001_c2_f0046182.jpg)"),
+    {"train": SplitStats(16522, 702), "query": SplitStats(2228, 702), "gallery": SplitStats(17661, 1110)},
+    "Zheng et al. ICCV 2017 (DukeMTMC-reID); torchreid's counts"))
+register_dataset(DatasetSpec(
+    "msmt17", ("MSMT17_V2", "MSMT17_V1", "MSMT17", "msmt17"), read_msmt17,
+    "MSMT17_V1 (train/, test/) or MSMT17_V2 (mask_train_v2/, mask_test_v2/) with list_train.txt, list_val.txt, "
+    "list_query.txt, list_gallery.txt",
+    {"train": SplitStats(32621, 1041), "query": SplitStats(11659, 3060), "gallery": SplitStats(82161, 3060)},
+    "Wei et al. CVPR 2018; train = list_train + list_val as torchreid reads it"))
+register_dataset(DatasetSpec(
+    "cuhk03-np-detected", ("cuhk03-np/detected", "CUHK03-NP/detected", "cuhk03/detected"), read_market1501,
+    _market("CUHK03-NP (Zhong et al. CVPR 2017 re-split): cuhk03-np/detected/"),
+    {"train": SplitStats(7365, 767), "query": SplitStats(1400, 700), "gallery": SplitStats(5332, 700)},
+    "Zhong et al. CVPR 2017 (the 767/700 new protocol)"))
+register_dataset(DatasetSpec(
+    "cuhk03-np-labeled", ("cuhk03-np/labeled", "CUHK03-NP/labeled", "cuhk03/labeled"), read_market1501,
+    _market("CUHK03-NP: cuhk03-np/labeled/"),
+    {"train": SplitStats(7368, 767), "query": SplitStats(1400, 700), "gallery": SplitStats(5328, 700)},
+    "Zhong et al. CVPR 2017 (the 767/700 new protocol)"))
+register_dataset(DatasetSpec(
+    "cuhk-sysu", ("cuhksysu4reid", "CUHK-SYSU/cuhksysu4reid", "cuhk-sysu/CUHK-SYSU/cuhksysu4reid"), read_cuhksysu,
+    "cuhksysu4reid/ with train/, query/, gallery/ crops named PID_sIMAGE_INDEX_HARD.jpg"))
+register_dataset(DatasetSpec(
+    "lpw", ("LPW_s2", "lpw/LPW_s2", "LPW/LPW_s2"), read_market1501,
+    _market("LPW scene 2 exported in the Market-1501 layout (LPW_s2/), as VLADR reads it")))

@@ -1,0 +1,153 @@
+"""Known datasets: each reader on a fixture written in its public layout (file names included), the
+registry that finds them under a data root, ``lreid datasets check``, and the named lifelong settings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lifelong_reid.cli import main
+from lifelong_reid.data.check import check_root
+from lifelong_reid.data.registry import dataset_names, read_dataset, split_counts
+from lifelong_reid.errors import DatasetLayoutError
+from lifelong_reid.streams.settings import SETTINGS, limit_identities
+
+
+def touch(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+
+
+def write_msmt17(root: Path, version: str = "v2") -> Path:
+    train_dir, test_dir = ("mask_train_v2", "mask_test_v2") if version == "v2" else ("train", "test")
+    lists = {"list_train.txt": (train_dir, [(0, 1), (0, 3), (1, 2), (1, 15)]),
+             "list_val.txt": (train_dir, [(2, 5), (2, 6)]),
+             "list_query.txt": (test_dir, [(0, 4), (1, 7)]),
+             "list_gallery.txt": (test_dir, [(0, 9), (0, 10), (1, 11), (1, 7)])}
+    for fname, (folder, rows) in lists.items():
+        lines = []
+        for k, (pid, cam) in enumerate(rows):
+            rel = f"{pid:04d}/{pid:04d}_{k:03d}_{cam:02d}_0303morning_{k:04d}_0.jpg"
+            touch(root / folder / rel)
+            lines.append(f"{rel} {pid}")
+        (root / fname).write_text("\n".join(lines) + "\n")
+    return root
+
+
+def write_cuhksysu(root: Path) -> Path:
+    for split, pids in (("train", [1, 1, 2, 2, 3]), ("query", [10, 11]), ("gallery", [10, 10, 11, 12])):
+        for k, pid in enumerate(pids):
+            touch(root / split / f"{pid:05d}_s{100 + k}_{k:07d}_0.jpg")
+    (root / "combine").mkdir()
+    return root
+
+
+def write_market_layout(root: Path, train=(1, 2, 3), test=(7, 8), name="{pid:04d}_c{cam}s1_{k:06d}_00.jpg") -> Path:
+    for split, folder, pids in (("train", "bounding_box_train", train), ("query", "query", test),
+                                ("gallery", "bounding_box_test", test)):
+        for pid in pids:
+            for cam in ((1,) if split == "query" else (1, 2)):
+                for k in range(2 if split != "query" else 1):
+                    touch(root / folder / name.format(pid=pid, cam=cam, k=k))
+    return root
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_msmt17_reads_list_files_merges_val_and_takes_camera_from_the_name(tmp_path, version):
+    root = write_msmt17(tmp_path / ("MSMT17_V2" if version == "v2" else "MSMT17_V1"), version)
+    d = read_dataset("msmt17", tmp_path)
+    assert [(s.pid, s.camid) for s in d.train] == [(0, 0), (0, 2), (1, 1), (1, 14), (2, 4), (2, 5)]
+    assert [(s.pid, s.camid) for s in d.query] == [(0, 3), (1, 6)]
+    assert len(d.gallery) == 4 and d.gallery[0].path.startswith(str(root))
+    (root / "list_query.txt").write_text("0000/broken.jpg\n")
+    with pytest.raises(DatasetLayoutError, match="list_query.txt:1"):
+        read_dataset("msmt17", tmp_path)
+
+
+def test_msmt17_names_missing_list_files_and_folders(tmp_path):
+    root = write_msmt17(tmp_path / "MSMT17_V1", "v1")
+    (root / "list_val.txt").unlink()
+    with pytest.raises(DatasetLayoutError, match="list_val.txt is missing"):
+        read_dataset("msmt17", tmp_path)
+    (tmp_path / "MSMT17").mkdir()
+    with pytest.raises(DatasetLayoutError, match="not an MSMT17 folder"):
+        from lifelong_reid.data.msmt17 import read_msmt17
+        read_msmt17(tmp_path / "MSMT17")
+
+
+def test_cuhksysu_crops_are_one_camera_with_the_single_camera_protocol(tmp_path):
+    write_cuhksysu(tmp_path / "cuhksysu4reid")
+    d = read_dataset("cuhk-sysu", tmp_path)
+    assert d.protocol == "single_camera"
+    assert [s.pid for s in d.train] == [1, 1, 2, 2, 3] and {s.camid for s in d.train + d.gallery} == {0}
+    assert split_counts(d)["gallery"] == {"images": 4, "junk": 0, "ids": 3, "cameras": 1}
+    touch(tmp_path / "cuhksysu4reid" / "query" / "person1.jpg")
+    with pytest.raises(DatasetLayoutError, match="PID_sIMAGE_INDEX_HARD"):
+        read_dataset("cuhk-sysu", tmp_path)
+
+
+@pytest.mark.parametrize("name, folder, pattern", [
+    ("dukemtmc-reid", "DukeMTMC-reID", "{pid:04d}_c{cam}_f{k:07d}.jpg"),
+    ("cuhk03-np-detected", "cuhk03-np/detected", "{pid:04d}_c{cam}_{k}.png"),
+    ("cuhk03-np-labeled", "cuhk03-np/labeled", "{pid:04d}_c{cam}_{k}.png"),
+    ("lpw", "LPW_s2", "{pid:04d}_c{cam}s1_{k:06d}_00.jpg"),
+    ("market1501", "Market-1501-v15.09.15", "{pid:04d}_c{cam}s1_{k:06d}_00.jpg"),
+])
+def test_market_layout_datasets_are_found_under_their_public_folder_names(tmp_path, name, folder, pattern):
+    write_market_layout(tmp_path / folder, name=pattern)
+    d = read_dataset(name, tmp_path)
+    c = split_counts(d)
+    assert (c["train"]["images"], c["train"]["ids"], c["query"]["images"], c["gallery"]["images"]) == (12, 3, 2, 8)
+    assert {s.camid for s in d.gallery} == {0, 1}
+
+
+def test_unknown_and_missing_datasets_are_clear_errors(tmp_path):
+    with pytest.raises(DatasetLayoutError, match="unknown dataset 'market'; known: market1501"):
+        read_dataset("market", tmp_path)
+    with pytest.raises(DatasetLayoutError, match=r"msmt17: not found under .*looked for MSMT17_V2"):
+        read_dataset("msmt17", tmp_path)
+
+
+def test_check_reports_found_missing_malformed_and_readable_folders(tmp_path):
+    write_msmt17(tmp_path / "MSMT17_V2")
+    write_cuhksysu(tmp_path / "cuhksysu4reid")
+    (tmp_path / "DukeMTMC-reID" / "query").mkdir(parents=True)  # malformed: no other folders
+    write_market_layout(tmp_path / "my-market-export")
+    status = {s.name: s for s in check_root(tmp_path)}
+    assert status["msmt17"].status == "found"
+    assert any("published 32621 / 1041" in m for m in status["msmt17"].mismatches)
+    assert status["cuhk-sysu"].status == "found" and not status["cuhk-sysu"].mismatches
+    assert status["dukemtmc-reid"].status == "malformed" and "bounding_box_train" in status["dukemtmc-reid"].message
+    assert status["market1501"].status == "missing"
+    assert status["my-market-export"].status == "readable"
+    assert set(dataset_names()) <= set(status)
+
+
+def test_check_cli_and_stream_readiness(tmp_path):
+    write_market_layout(tmp_path / "Market-1501")
+    r = CliRunner().invoke(main, ["datasets", "check", str(tmp_path)])
+    assert r.exit_code == 0 and "found      market1501" in r.output and "missing    msmt17" in r.output
+    assert "differs from the published size: train: 12 images / 3 ids (published 12936 / 751)" in r.output
+    r = CliRunner().invoke(main, ["datasets", "check", str(tmp_path), "--stream", "lreid-setting1"])
+    assert r.exit_code == 1 and "stream lreid-setting1: NOT ready" in r.output
+    r = CliRunner().invoke(main, ["datasets", "check", str(tmp_path), "--stream", "nope"])
+    assert r.exit_code == 2 and "unknown stream 'nope'" in r.output
+
+
+def test_real_market1501_mini_counts_in_the_check(shared_data):
+    status = {s.name: s for s in check_root(shared_data)}
+    c = status["market1501-mini"].counts
+    assert (c["train"]["images"], c["train"]["ids"], c["query"]["images"]) == (2882, 100, 599)
+    assert c["gallery"]["images"] + c["gallery"]["junk"] == 2758
+
+
+def test_settings_orders_and_identity_limit(tmp_path):
+    assert SETTINGS["lreid-setting1"].train == ("market1501", "cuhk-sysu", "lpw", "msmt17", "cuhk03-np-detected")
+    assert SETTINGS["lreid-setting2"].train[:2] == ("lpw", "msmt17")
+    assert "dukemtmc-reid" in SETTINGS["dask-setting1"].train and "lpw" not in SETTINGS["dask-setting1"].train
+    write_market_layout(tmp_path / "Market-1501", train=(9, 3, 5, 1))
+    d = read_dataset("market1501", tmp_path)
+    limited = limit_identities(d, 2)
+    assert sorted({s.pid for s in limited.train}) == [1, 3]  # the smallest pids, as select_num keeps
+    assert limited.query == d.query and limited.gallery == d.gallery
