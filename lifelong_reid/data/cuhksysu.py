@@ -24,7 +24,7 @@ from lifelong_reid.data.market1501 import list_images
 from lifelong_reid.data.sample import DomainData, Sample
 from lifelong_reid.errors import DatasetLayoutError
 
-_NAME = re.compile(r"^(\d+)_s(\d+)_(\d+)_(\d+)")
+_NAME = re.compile(r"^(\d+)_s(\d+)_(\d+)(?:_(\d+))?")  # the hard flag is absent in some exports
 FOLDERS = {"train": "train", "query": "query", "gallery": "gallery"}
 
 

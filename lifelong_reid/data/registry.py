@@ -15,6 +15,7 @@ from lifelong_reid.data.cuhksysu import read_cuhksysu
 from lifelong_reid.data.market1501 import read_market1501
 from lifelong_reid.data.msmt17 import read_msmt17
 from lifelong_reid.data.sample import JUNK_PID, DomainData
+from lifelong_reid.data.unseen import read_cuhk01, read_cuhk02, read_prid, read_sensereid, read_viper
 from lifelong_reid.errors import DatasetLayoutError
 
 
@@ -152,3 +153,20 @@ register_dataset(DatasetSpec(
 register_dataset(DatasetSpec(
     "lpw", ("LPW_s2", "lpw/LPW_s2", "LPW/LPW_s2"), read_market1501,
     _market("LPW scene 2 exported in the Market-1501 layout (LPW_s2/), as VLADR reads it")))
+
+# test-only (unseen) domains of lifelong ReID; sizes of the test split torchreid defines
+register_dataset(DatasetSpec(
+    "sensereid", ("sensereid", "SenseReID"), read_sensereid, "sensereid/SenseReID/test_probe/ and test_gallery/",
+    {"query": SplitStats(1040, 522), "gallery": SplitStats(3388, 1717)}, "Zhao et al. CVPR 2017; torchreid"))
+register_dataset(DatasetSpec(
+    "prid", ("prid2011", "prid", "PRID2011"), read_prid,
+    "prid2011/single_shot/cam_a/ and cam_b/ (person_0001.png ...)",
+    {"query": SplitStats(100, 100), "gallery": SplitStats(649, 649)}, "Hirzer et al. SCIA 2011; torchreid's split"))
+register_dataset(DatasetSpec(
+    "viper", ("viper", "VIPeR"), read_viper, "viper/VIPeR/cam_a/ and cam_b/ (632 .bmp each)",
+    {"query": SplitStats(316, 316), "gallery": SplitStats(316, 316)}, "Gray et al. PETS 2007; torchreid's split"))
+register_dataset(DatasetSpec(
+    "cuhk01", ("cuhk01", "CUHK01"), read_cuhk01, "cuhk01/campus/ (971 identities x 4 PPPPNNN.png)",
+    {"query": SplitStats(972, 486), "gallery": SplitStats(972, 486)}, "Li et al. ACCV 2012; torchreid's split"))
+register_dataset(DatasetSpec(
+    "cuhk02", ("cuhk02", "CUHK02"), read_cuhk02, "cuhk02/Dataset/P1..P5/cam1/ and cam2/ (PID_N.png)"))
