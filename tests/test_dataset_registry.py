@@ -13,44 +13,7 @@ from lifelong_reid.data.registry import dataset_names, read_dataset, split_count
 from lifelong_reid.errors import DatasetLayoutError
 from lifelong_reid.streams.settings import SETTINGS, limit_identities
 
-
-def touch(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
-
-
-def write_msmt17(root: Path, version: str = "v2") -> Path:
-    train_dir, test_dir = ("mask_train_v2", "mask_test_v2") if version == "v2" else ("train", "test")
-    lists = {"list_train.txt": (train_dir, [(0, 1), (0, 3), (1, 2), (1, 15)]),
-             "list_val.txt": (train_dir, [(2, 5), (2, 6)]),
-             "list_query.txt": (test_dir, [(0, 4), (1, 7)]),
-             "list_gallery.txt": (test_dir, [(0, 9), (0, 10), (1, 11), (1, 7)])}
-    for fname, (folder, rows) in lists.items():
-        lines = []
-        for k, (pid, cam) in enumerate(rows):
-            rel = f"{pid:04d}/{pid:04d}_{k:03d}_{cam:02d}_0303morning_{k:04d}_0.jpg"
-            touch(root / folder / rel)
-            lines.append(f"{rel} {pid}")
-        (root / fname).write_text("\n".join(lines) + "\n")
-    return root
-
-
-def write_cuhksysu(root: Path) -> Path:
-    for split, pids in (("train", [1, 1, 2, 2, 3]), ("query", [10, 11]), ("gallery", [10, 10, 11, 12])):
-        for k, pid in enumerate(pids):
-            touch(root / split / f"{pid:05d}_s{100 + k}_{k:07d}_0.jpg")
-    (root / "combine").mkdir()
-    return root
-
-
-def write_market_layout(root: Path, train=(1, 2, 3), test=(7, 8), name="{pid:04d}_c{cam}s1_{k:06d}_00.jpg") -> Path:
-    for split, folder, pids in (("train", "bounding_box_train", train), ("query", "query", test),
-                                ("gallery", "bounding_box_test", test)):
-        for pid in pids:
-            for cam in ((1,) if split == "query" else (1, 2)):
-                for k in range(2 if split != "query" else 1):
-                    touch(root / folder / name.format(pid=pid, cam=cam, k=k))
-    return root
+from dataset_fixtures import touch, write_cuhksysu, write_market_layout, write_msmt17
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])

@@ -12,10 +12,7 @@ import pytest
 from lifelong_reid.data.registry import read_dataset, split_counts
 from lifelong_reid.errors import DatasetLayoutError
 
-
-def touch(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
+from dataset_fixtures import make_prid, touch, write_grid_mat
 
 
 def test_sensereid_reads_probe_and_gallery_names(tmp_path):
@@ -26,13 +23,6 @@ def test_sensereid_reads_probe_and_gallery_names(tmp_path):
     d = read_dataset("sensereid", tmp_path)
     assert [(s.pid, s.camid) for s in d.query] == [(1, 1), (2, 3)]
     assert split_counts(d)["gallery"]["ids"] == 3 and d.train == []
-
-
-def make_prid(root: Path) -> None:
-    for p in range(1, 386):
-        touch(root / "single_shot" / "cam_a" / f"person_{p:04d}.png")
-    for p in range(1, 750):
-        touch(root / "single_shot" / "cam_b" / f"person_{p:04d}.png")
 
 
 def test_prid_test_split_follows_torchreid(tmp_path):
@@ -81,3 +71,34 @@ def test_cuhk02_uses_the_p5_camera_pair(tmp_path):
                 touch(tmp_path / "cuhk02" / "Dataset" / pair / cam / f"{pid + (100 if pair == 'P5' else 0)}_1.png")
     d = read_dataset("cuhk02", tmp_path)
     assert [s.pid for s in d.query] == [101, 102] and {s.camid for s in d.gallery} == {1}
+
+
+def test_grid_reads_the_official_partition_and_keeps_distractors(tmp_path):
+    base = tmp_path / "grid" / "underground_reid"
+    for pid in range(1, 5):
+        touch(base / "probe" / f"{pid:04d}_1_25004_107_32_130.jpeg")
+        touch(base / "gallery" / f"{pid:04d}_5_25004_107_32_130.jpeg")
+    touch(base / "gallery" / "0000_3_11111_1_1_1.jpeg")
+    write_grid_mat(base / "features_and_partitions.mat", [1, 3])
+    d = read_dataset("grid", tmp_path)
+    assert [s.pid for s in d.query] == [2, 4] and {s.camid for s in d.query} == {0}
+    assert [s.pid for s in d.gallery] == [0, 2, 4] and d.gallery[1].camid == 4
+    (base / "features_and_partitions.mat").unlink()
+    with pytest.raises(DatasetLayoutError, match="features_and_partitions.mat is missing"):
+        read_dataset("grid", tmp_path)
+
+
+def test_ilids_one_query_and_one_gallery_image_per_test_identity(tmp_path):
+    for pid in range(1, 12):
+        for k in range(1, 5):
+            touch(tmp_path / "ilids" / "i-LIDS_Pedestrian" / "Persons" / f"{pid:04d}{k:03d}.jpg")
+    d = read_dataset("ilids", tmp_path)
+    assert len(d.query) == len(d.gallery) == 6  # 11 - 11 // 2
+    assert [s.pid for s in d.query] == [s.pid for s in d.gallery]
+    assert all(q.path != g.path for q, g in zip(d.query, d.gallery))
+    assert d == read_dataset("ilids", tmp_path)  # seeded
+
+
+def test_prid_under_torchreids_extra_folder_level(tmp_path):
+    make_prid(tmp_path / "prid2011" / "prid_2011")
+    assert len(read_dataset("prid", tmp_path).query) == 100

@@ -15,7 +15,8 @@ from lifelong_reid.data.cuhksysu import read_cuhksysu
 from lifelong_reid.data.market1501 import read_market1501
 from lifelong_reid.data.msmt17 import read_msmt17
 from lifelong_reid.data.sample import JUNK_PID, DomainData
-from lifelong_reid.data.unseen import read_cuhk01, read_cuhk02, read_prid, read_sensereid, read_viper
+from lifelong_reid.data.unseen import (read_cuhk01, read_cuhk02, read_grid, read_ilids, read_prid, read_sensereid,
+                                       read_viper)
 from lifelong_reid.errors import DatasetLayoutError
 
 
@@ -170,3 +171,10 @@ register_dataset(DatasetSpec(
     {"query": SplitStats(972, 486), "gallery": SplitStats(972, 486)}, "Li et al. ACCV 2012; torchreid's split"))
 register_dataset(DatasetSpec(
     "cuhk02", ("cuhk02", "CUHK02"), read_cuhk02, "cuhk02/Dataset/P1..P5/cam1/ and cam2/ (PID_N.png)"))
+register_dataset(DatasetSpec(
+    "grid", ("grid", "GRID", "underground_reid"), read_grid,
+    "grid/underground_reid/probe/, gallery/ and features_and_partitions.mat",
+    {"query": SplitStats(125, 125), "gallery": SplitStats(900, 126)}, "Loy et al. CVPR 2009; partition 0"))
+register_dataset(DatasetSpec(
+    "ilids", ("ilids", "QMUL-iLIDS", "i-LIDS"), read_ilids, "ilids/i-LIDS_Pedestrian/Persons/ (PPPPSSS.jpg)",
+    {"query": SplitStats(60, 60), "gallery": SplitStats(60, 60)}, "Zheng et al. BMVC 2009; torchreid's split sizes"))

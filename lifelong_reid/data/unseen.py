@@ -10,6 +10,9 @@ Trees (under the data root; the folder names the lifelong ReID code uses)::
         [viper/splits.json]  torchreid's split file (entries [path, pid, camid]; matched by file name)
     cuhk01/campus/PPPPNNN.png   (971 identities x 4; NNN 001-002 camera 0, 003-004 camera 1)
     cuhk02/Dataset/P1..P5/cam1/*.png, cam2/*.png   (PID_N.png)
+    grid/underground_reid/probe/PPPP_C_*.jpeg, gallery/*.jpeg (pid 0000: distractors),
+        features_and_partitions.mat (trainIdxAll: the 10 official partitions)
+    ilids/i-LIDS_Pedestrian/Persons/PPPPSSS.jpg   (119 identities, 476 images)
 
 Test splits (split 0 when a split file is present, else drawn as torchreid draws them, seeded with 0):
 
@@ -18,7 +21,11 @@ Test splits (split 0 when a split file is present, else drawn as torchreid draws
   gallery = their cam_b image plus cam_b identities 201-749 (distractors);
 - VIPeR: 316 test identities; query = cam_a, gallery = cam_b;
 - CUHK01: 486 test identities; query = camera 0 images, gallery = camera 1 images;
-- CUHK02: camera pair P5 is the test set; query = cam1, gallery = cam2.
+- CUHK02: camera pair P5 is the test set; query = cam1, gallery = cam2;
+- GRID: the official partition 0 (``trainIdxAll``): the 125 other identities' probe images are the
+  queries; their gallery images plus the 775 distractors are the gallery;
+- i-LIDS: 60 test identities (119 - 59); for each, one image is the query (camid 0) and another the gallery
+  image (camid 1), drawn with the seed.
 """
 from __future__ import annotations
 
@@ -82,7 +89,8 @@ def _split_file(path: Path) -> Optional[list]:
 def read_prid(root: str | os.PathLike, name: str = "prid") -> DomainData:
     """PRID-2011 single-shot (Hirzer et al., SCIA 2011): ``root`` is the ``prid2011`` folder."""
     root = Path(root)
-    shot = _folder(root / "single_shot", "prid2011/single_shot/cam_a/ and cam_b/ (person_0001.png ...)")
+    base = root / "prid_2011" if (root / "prid_2011" / "single_shot").is_dir() else root  # torchreid's extra level
+    shot = _folder(base / "single_shot", "prid2011/single_shot/cam_a/ and cam_b/ (person_0001.png ...)")
     cam_a, cam_b = _folder(shot / "cam_a", "single_shot/cam_a/"), _folder(shot / "cam_b", "single_shot/cam_b/")
     splits = _split_file(root / "splits_single_shot.json")
     if splits is not None:
@@ -162,3 +170,58 @@ def read_cuhk02(root: str | os.PathLike, name: str = "cuhk02", test_pair: str = 
             samples.append(Sample(str(folder / f), pid, cam, domain=name))
         setattr(data, split, samples)
     return data
+
+
+def read_grid(root: str | os.PathLike, name: str = "grid", partition: int = 0) -> DomainData:
+    """GRID (Loy et al., CVPR 2009): ``root`` is the ``grid`` folder (``underground_reid/`` inside, or the
+    ``underground_reid`` folder itself).
+
+    Raises:
+        DatasetLayoutError: missing folders or partition file, or file names outside ``PPPP_C_*.jpeg``.
+    """
+    from scipy.io import loadmat
+
+    root = Path(root)
+    base = root / "underground_reid" if (root / "underground_reid").is_dir() else root
+    mat = base / "features_and_partitions.mat"
+    if not mat.is_file():
+        raise DatasetLayoutError(f"{mat} is missing; GRID's official partitions are read from it")
+    try:
+        train_ids = {int(i) for i in loadmat(str(mat))["trainIdxAll"][0][partition][0][0][2][0]}
+    except (KeyError, IndexError, ValueError) as e:
+        raise DatasetLayoutError(f"{mat}: no trainIdxAll partition {partition} ({e})") from None
+    data = DomainData(name=name, root=str(root))
+    for split, sub in (("query", "probe"), ("gallery", "gallery")):
+        folder = _folder(base / sub, "underground_reid/probe/ and gallery/ with PPPP_C_*.jpeg images")
+        samples = []
+        for f in _images(folder):
+            try:
+                pid, cam = (int(x) for x in f.split("_")[:2])
+            except ValueError:
+                raise DatasetLayoutError(f"{folder / f}: GRID file names are PPPP_C_*.jpeg") from None
+            if pid not in train_ids:
+                samples.append(Sample(str(folder / f), pid, cam - 1, domain=name))
+        setattr(data, split, samples)
+    return data
+
+
+def read_ilids(root: str | os.PathLike, name: str = "ilids") -> DomainData:
+    """QMUL i-LIDS (Zheng et al., BMVC 2009): ``root`` is the ``ilids`` folder holding
+    ``i-LIDS_Pedestrian/Persons/``."""
+    root = Path(root)
+    persons = _folder(root / "i-LIDS_Pedestrian" / "Persons", "ilids/i-LIDS_Pedestrian/Persons/ (PPPPSSS.jpg)")
+    by_pid: dict[int, list[str]] = {}
+    for f in _images(persons):
+        stem = Path(f).stem
+        if len(stem) != 7 or not stem.isdigit():
+            raise DatasetLayoutError(f"{persons / f}: i-LIDS file names are PPPPSSS.jpg")
+        by_pid.setdefault(int(stem[:4]), []).append(f)
+    pids = sorted(p for p, files in by_pid.items() if len(files) >= 2)
+    rng = random.Random(SPLIT_SEED)
+    test = sorted(rng.sample(pids, len(pids) - len(pids) // 2))
+    query, gallery = [], []
+    for p in test:
+        q, g = rng.sample(by_pid[p], 2)
+        query.append(Sample(str(persons / q), p, 0, domain=name))
+        gallery.append(Sample(str(persons / g), p, 1, domain=name))
+    return DomainData(name=name, query=query, gallery=gallery, root=str(root))

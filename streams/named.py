@@ -1,0 +1,67 @@
+"""Streams by the names users type (``lreid datasets check --stream NAME``, experiment files).
+
+- ``lreid-setting1``, ``lreid-setting2``, ``dask-setting1``, ``dask-setting2``: the lifelong settings of
+  :mod:`~lifelong_reid.streams.settings`, read from the data root;
+- ``lifelong:A,B,C[+U1,U2]``: any order of readable datasets (registry names), then ``+`` unseen ones;
+- ``supervised:NAME``: one dataset as one experience with its own query / gallery;
+- ``synthetic-setting1``: the offline stand-in for Setting 1: five synthetic training domains and three
+  synthetic unseen domains (seeded; no data needed).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from lifelong_reid.errors import ConfigError
+from lifelong_reid.streams.benchmark import ReIDBenchmark
+from lifelong_reid.streams.settings import IDS_PER_DOMAIN, SETTINGS, limit_identities, named_lifelong_stream
+
+
+def stream_names() -> list[str]:
+    """The fixed names (patterns ``lifelong:...`` and ``supervised:...`` come on top)."""
+    return [*SETTINGS, "synthetic-setting1"]
+
+
+def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, transforms: Optional[tuple] = None,
+                 ids_per_domain: Optional[int] = None, seed: int = 0, **synthetic) -> ReIDBenchmark:
+    """Build the stream called ``name`` (see the module docstring).
+
+    Args:
+        data_root: folder holding the datasets (not needed for synthetic streams).
+        ids_per_domain: training identities kept per domain in ``lifelong:`` streams (default: all).
+        seed, synthetic: for ``synthetic-setting1``: seed and :class:`~lifelong_reid.synthetic.SyntheticDomain`
+            sizes (``num_train_ids``, ``num_test_ids``, ``num_cameras``, ``images_per_camera``).
+
+    Raises:
+        ConfigError: unknown name, or a real stream without ``data_root``.
+        DatasetLayoutError: a dataset is missing or malformed.
+    """
+    if name == "synthetic-setting1":
+        from lifelong_reid.streams.synthetic import synthetic_lifelong_stream
+
+        return synthetic_lifelong_stream(5, 3, seed=seed, transforms=transforms, name=name, **synthetic)
+    if data_root is None:
+        raise ConfigError(f"stream {name!r} reads real datasets: pass --data-root (or use synthetic-setting1)")
+    from lifelong_reid.data.registry import read_dataset
+
+    if name in SETTINGS:
+        return named_lifelong_stream(name, data_root, transforms=transforms)
+    if name.startswith("supervised:"):
+        from lifelong_reid.streams.static import static_stream
+
+        return static_stream(read_dataset(name.split(":", 1)[1], data_root), transforms=transforms, name=name)
+    if name.startswith("lifelong:"):
+        from lifelong_reid.streams.lifelong import lifelong_stream
+
+        spec = name.split(":", 1)[1]
+        train_part, _, unseen_part = spec.partition("+")
+        train = [read_dataset(d.strip(), data_root) for d in train_part.split(",") if d.strip()]
+        if ids_per_domain:
+            train = [limit_identities(d, ids_per_domain) for d in train]
+        unseen = [read_dataset(d.strip(), data_root) for d in unseen_part.split(",") if d.strip()]
+        return lifelong_stream(train, unseen, transforms=transforms, name=name)
+    raise ConfigError(f"unknown stream {name!r}; known: {', '.join(stream_names())}, lifelong:A,B[+U], "
+                      "supervised:NAME")
+
+
+__all__ = ["build_stream", "stream_names", "IDS_PER_DOMAIN"]

@@ -1,0 +1,71 @@
+"""Streams by name: the lifelong settings on fixtures of every dataset, any user order, supervised
+streams, the synthetic stand-in for Setting 1, and the errors users see."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from lifelong_reid.cli import main
+from lifelong_reid.errors import ConfigError, DatasetLayoutError
+from lifelong_reid.streams import build_stream
+from lifelong_reid.streams.settings import SETTINGS
+
+from dataset_fixtures import write_all
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return write_all(tmp_path_factory.mktemp("datasets"))
+
+
+def experience_labels(benchmark, t):
+    ds = benchmark.train_stream[t].dataset
+    return sorted(set(ds.targets)), ds
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_each_lifelong_setting_builds_in_its_order_with_its_unseen_domains(data_root, name):
+    b = build_stream(name, data_root)
+    setting = SETTINGS[name]
+    assert b.train_domains == list(setting.train)
+    assert b.unseen_domains == list(setting.unseen)
+    assert b.eval_domains == [*setting.train, *setting.unseen]
+    for t in range(len(b.train_stream)):
+        labels, ds = experience_labels(b, t)
+        assert labels == list(range(len(labels)))  # contiguous per experience
+    market = b.domains["market1501"]
+    assert {s.pid for s in market.train} == {1, 2, 3}  # original pids kept on the samples
+    assert b.protocol["cuhk-sysu"] == "single_camera"
+
+
+def test_datasets_check_says_the_setting_is_ready(data_root):
+    r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "lreid-setting2"])
+    assert r.exit_code == 0, r.output
+    assert "stream lreid-setting2: ready" in r.output
+
+
+def test_user_order_identity_limit_and_unseen(data_root):
+    b = build_stream("lifelong:msmt17,market1501+viper", data_root, ids_per_domain=2)
+    assert b.train_domains == ["msmt17", "market1501"] and b.unseen_domains == ["viper"]
+    assert {s.pid for s in b.domains["market1501"].train} == {1, 2}
+    assert {s.pid for s in b.domains["msmt17"].train} == {0, 1}
+
+
+def test_supervised_stream_is_one_experience(data_root):
+    b = build_stream("supervised:dukemtmc-reid", data_root)
+    assert len(b.train_stream) == 1 and b.eval_domains == ["dukemtmc-reid"]
+
+
+def test_synthetic_setting1_runs_offline():
+    b = build_stream("synthetic-setting1", num_train_ids=6, num_test_ids=5, num_cameras=2, images_per_camera=2)
+    assert b.train_domains == [f"synth{i}" for i in range(1, 6)]
+    assert b.unseen_domains == ["synth-unseen1", "synth-unseen2", "synth-unseen3"]
+
+
+def test_stream_errors_name_the_problem(tmp_path, data_root):
+    with pytest.raises(ConfigError, match="unknown stream 'setting9'"):
+        build_stream("setting9", data_root)
+    with pytest.raises(ConfigError, match="--data-root"):
+        build_stream("lreid-setting1")
+    with pytest.raises(DatasetLayoutError, match="market1501: not found"):
+        build_stream("lreid-setting1", tmp_path)
