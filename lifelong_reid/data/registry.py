@@ -15,6 +15,7 @@ from lifelong_reid.data.cuhksysu import read_cuhksysu
 from lifelong_reid.data.market1501 import read_market1501
 from lifelong_reid.data.msmt17 import read_msmt17
 from lifelong_reid.data.sample import JUNK_PID, DomainData
+from lifelong_reid.data.visible_infrared import read_llcm, read_regdb, read_sysu_mm01
 from lifelong_reid.data.unseen import (read_cuhk01, read_cuhk02, read_grid, read_ilids, read_prid, read_sensereid,
                                        read_viper)
 from lifelong_reid.errors import DatasetLayoutError
@@ -178,3 +179,16 @@ register_dataset(DatasetSpec(
 register_dataset(DatasetSpec(
     "ilids", ("ilids", "QMUL-iLIDS", "i-LIDS"), read_ilids, "ilids/i-LIDS_Pedestrian/Persons/ (PPPPSSS.jpg)",
     {"query": SplitStats(60, 60), "gallery": SplitStats(60, 60)}, "Zheng et al. BMVC 2009; torchreid's split sizes"))
+
+# visible-infrared
+register_dataset(DatasetSpec(
+    "sysu-mm01", ("SYSU-MM01", "sysu-mm01", "SYSU-MM01/ori_data"), read_sysu_mm01,
+    "SYSU-MM01/cam1..cam6/PPPP/*.jpg with exp/train_id.txt, val_id.txt, test_id.txt",
+    {"train": SplitStats(34167, 395), "query": SplitStats(3803, 96)}, "Wu et al. ICCV 2017 (train + val identities)"))
+register_dataset(DatasetSpec(
+    "regdb", ("RegDB", "regdb"), read_regdb,
+    "RegDB/Visible/, Thermal/ and idx/train_visible_1.txt ... test_thermal_10.txt",
+    {"train": SplitStats(4120, 206), "query": SplitStats(2060, 206), "gallery": SplitStats(2060, 206)},
+    "Nguyen et al. Sensors 2017; split 1, visible -> thermal"))
+register_dataset(DatasetSpec(
+    "llcm", ("LLCM", "llcm"), read_llcm, "LLCM/idx/train_vis.txt, train_nir.txt, test_vis.txt, test_nir.txt"))

@@ -23,7 +23,8 @@ class Sample:
     Attributes:
         path: image file, or a ``synthetic://`` key rendered by the synthetic generator.
         pid: original identity as the dataset names it (``-1`` junk, ``0`` distractor in Market-1501).
-        camid: original camera index as the dataset names it (0-based).
+        camid: original camera index, 0-based (``c1`` -> 0), except where the dataset's protocol is written in
+            its own numbers (SYSU-MM01 keeps cameras 1..6; RegDB uses 1 visible, 2 thermal).
         domain: dataset name, e.g. ``"market1501"``.
         modality: one of :data:`MODALITIES`.
         caption: optional text description (consumed by vision-language plugins).
