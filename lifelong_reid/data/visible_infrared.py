@@ -101,8 +101,8 @@ def _direction(direction: str) -> str:
     return direction
 
 
-def read_regdb(root: str | os.PathLike, trial: int = 1, direction: str = "visible_to_infrared",
-               name: str = "regdb") -> DomainData:
+def read_regdb(root: str | os.PathLike, name: str = "regdb", trial: int = 1,
+               direction: str = "visible_to_infrared") -> DomainData:
     """RegDB split ``trial`` (1..10) in one direction (see the module docstring)."""
     root, idx = Path(root), Path(root) / "idx"
     if not 1 <= trial <= 10:
@@ -115,7 +115,7 @@ def read_regdb(root: str | os.PathLike, trial: int = 1, direction: str = "visibl
                       protocol="regdb")
 
 
-def read_llcm(root: str | os.PathLike, direction: str = "infrared_to_visible", name: str = "llcm") -> DomainData:
+def read_llcm(root: str | os.PathLike, name: str = "llcm", direction: str = "infrared_to_visible") -> DomainData:
     """LLCM in one direction (see the module docstring)."""
     root, idx = Path(root), Path(root) / "idx"
     _direction(direction)
