@@ -7,6 +7,7 @@ Avalanche benchmark whose ``train_stream`` holds one experience per training ste
 - ``lifelong.py``: an ordered list of training domains plus unseen test domains;
 - ``synthetic.py``: the same streams on the synthetic generator (offline default);
 - ``settings.py``: the named lifelong settings (orders, unseen domains, 500-identity limit);
+- ``generalization.py``: MUVA's domain-generalization protocols (single-source, leave-one-out);
 - ``named.py``: :func:`build_stream` for the names users type (``lreid-setting1``, ``lifelong:A,B``, ...).
 """
 from lifelong_reid.streams.benchmark import ReIDBenchmark, to_avalanche

@@ -4,6 +4,8 @@
   :mod:`~lifelong_reid.streams.settings`, read from the data root;
 - ``lifelong:A,B,C[+U1,U2]``: any order of readable datasets (registry names), then ``+`` unseen ones;
 - ``supervised:NAME``: one dataset as one experience with its own query / gallery;
+- ``dg:A->B`` and ``dg-loo:B``: MUVA's single-source and leave-one-out domain generalization protocols
+  (:mod:`~lifelong_reid.streams.generalization`);
 - ``synthetic-setting1``: the offline stand-in for Setting 1: five synthetic training domains and three
   synthetic unseen domains (seeded; no data needed).
 """
@@ -46,6 +48,17 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
 
     if name in SETTINGS:
         return named_lifelong_stream(name, data_root, transforms=transforms)
+    if name.startswith("dg:"):
+        from lifelong_reid.streams.generalization import single_source_stream
+
+        source, sep, target = name[3:].partition("->")
+        if not sep:
+            raise ConfigError(f"{name!r}: write single-source DG as dg:SOURCE->TARGET, e.g. dg:MA->D")
+        return single_source_stream(source, target, data_root, transforms=transforms)
+    if name.startswith("dg-loo:"):
+        from lifelong_reid.streams.generalization import leave_one_out_stream
+
+        return leave_one_out_stream(name[7:], data_root, transforms=transforms)
     if name.startswith("supervised:"):
         from lifelong_reid.streams.static import static_stream
 
@@ -61,7 +74,7 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
         unseen = [read_dataset(d.strip(), data_root) for d in unseen_part.split(",") if d.strip()]
         return lifelong_stream(train, unseen, transforms=transforms, name=name)
     raise ConfigError(f"unknown stream {name!r}; known: {', '.join(stream_names())}, lifelong:A,B[+U], "
-                      "supervised:NAME")
+                      "supervised:NAME, dg:A->B, dg-loo:B")
 
 
 __all__ = ["build_stream", "stream_names", "IDS_PER_DOMAIN"]

@@ -56,6 +56,25 @@ def test_supervised_stream_is_one_experience(data_root):
     assert len(b.train_stream) == 1 and b.eval_domains == ["dukemtmc-reid"]
 
 
+def test_single_source_dg_trains_on_the_source_and_tests_the_target(data_root):
+    b = build_stream("dg:MA->D", data_root)
+    assert b.train_domains == ["market1501"] and b.eval_domains == ["market1501", "dukemtmc-reid"]
+    assert b.unseen_domains == ["dukemtmc-reid"] and b.seen_domains == ["market1501"]
+    with pytest.raises(ConfigError, match="DG datasets are MA"):
+        build_stream("dg:MA->viper", data_root)
+
+
+def test_leave_one_out_merges_three_sources_with_distinct_labels(data_root):
+    b = build_stream("dg-loo:C3", data_root)
+    assert b.eval_domains == ["cuhk03-np-detected"] and len(b.train_stream) == 1
+    ds = b.train_stream[0].dataset
+    merged = b.domains[b.train_domains[0]]
+    assert {s.domain for s in merged.train} == {"market1501", "dukemtmc-reid", "msmt17"}
+    # market1501 and dukemtmc-reid fixtures share pids 1..3, yet get different labels
+    pairs = {(s.domain, s.pid) for s in merged.train}
+    assert len(set(ds.targets)) == len(pairs)
+
+
 def test_synthetic_setting1_runs_offline():
     b = build_stream("synthetic-setting1", num_train_ids=6, num_test_ids=5, num_cameras=2, images_per_camera=2)
     assert b.train_domains == [f"synth{i}" for i in range(1, 6)]

@@ -1,0 +1,59 @@
+"""Domain generalization streams, MUVA's protocols (``../shared/papers/MUVA_multi-grained_DG-ReID.txt``,
+Sec. 4.1) over Market-1501 (MA), DukeMTMC-reID (D), MSMT17 (MS) and CUHK03-NP (C3, the detected crops):
+
+- single-source ``dg:A->B``: train on A's training set, evaluate on B's test set (unseen) and on A's own
+  (seen, the "source domain" table);
+- multi-source leave-one-out ``dg-loo:B``: train on the mixture of the other three training sets (one
+  experience; labels stay distinct per source because they are keyed by (dataset, pid)), evaluate on B.
+
+Names accept the registry names or the paper's abbreviations (``dg:MA->D``, ``dg-loo:C3``).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from lifelong_reid.data.sample import DomainData
+from lifelong_reid.errors import ConfigError
+from lifelong_reid.streams.benchmark import ReIDBenchmark, build_benchmark
+
+ABBREVIATIONS = {"MA": "market1501", "D": "dukemtmc-reid", "MS": "msmt17", "C3": "cuhk03-np-detected"}
+DG_DATASETS = tuple(ABBREVIATIONS.values())
+
+
+def _dataset(name: str) -> str:
+    full = ABBREVIATIONS.get(name.strip(), name.strip())
+    if full not in DG_DATASETS:
+        raise ConfigError(f"DG datasets are {', '.join(f'{k} ({v})' for k, v in ABBREVIATIONS.items())}; got {name!r}")
+    return full
+
+
+def merge_domains(domains: list[DomainData], name: str) -> DomainData:
+    """One training domain holding every training sample of ``domains`` (samples keep their own
+    ``domain`` field, so identities of different sources never merge)."""
+    return DomainData(name=name, train=[s for d in domains for s in d.train], root=None,
+                      image_loader=domains[0].image_loader if domains else None)
+
+
+def single_source_stream(source: str, target: str, data_root: str | os.PathLike, *,
+                         transforms: Optional[tuple] = None) -> ReIDBenchmark:
+    """``dg:source->target`` (see the module docstring)."""
+    from lifelong_reid.data.registry import read_dataset
+
+    source, target = _dataset(source), _dataset(target)
+    if source == target:
+        raise ConfigError(f"single-source DG needs two different datasets, got {source} twice")
+    src, tgt = read_dataset(source, data_root), read_dataset(target, data_root)
+    return build_benchmark(f"dg:{source}->{target}", [src], [src, tgt], unseen=[tgt.name], transforms=transforms)
+
+
+def leave_one_out_stream(target: str, data_root: str | os.PathLike, *,
+                         transforms: Optional[tuple] = None) -> ReIDBenchmark:
+    """``dg-loo:target`` (see the module docstring)."""
+    from lifelong_reid.data.registry import read_dataset
+
+    target = _dataset(target)
+    sources = [read_dataset(d, data_root) for d in DG_DATASETS if d != target]
+    tgt = read_dataset(target, data_root)
+    merged = merge_domains(sources, "+".join(d.name for d in sources))
+    return build_benchmark(f"dg-loo:{target}", [merged], [tgt], unseen=[tgt.name], transforms=transforms)
