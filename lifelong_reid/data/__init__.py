@@ -4,6 +4,10 @@
   query and gallery;
 - readers: :func:`read_market1501` (``market1501.py``), :func:`read_manifest` (``manifest.py``), and
   :func:`read_domain` (``detect.py``), which recognises either layout;
+- the dataset registry (``registry.py``: Market-1501, DukeMTMC-reID, MSMT17, CUHK03-NP, CUHK-SYSU, LPW,
+  the unseen test sets in ``unseen.py``, SYSU-MM01 / RegDB / LLCM in ``visible_infrared.py``) and
+  ``check.py`` behind ``lreid datasets check``;
+- side information (``side_info.py``): captions and part boxes (JSON), identity attributes (.mat);
 - :class:`ReIDDataset` (``dataset.py``): a torch dataset over samples, with contiguous training labels;
 - :func:`build_transforms` (``transforms.py``) and :class:`PKSampler` (``samplers.py``).
 """
@@ -11,11 +15,13 @@ from lifelong_reid.data.sample import DomainData, Sample
 from lifelong_reid.data.market1501 import read_market1501
 from lifelong_reid.data.manifest import read_manifest
 from lifelong_reid.data.detect import read_domain
+from lifelong_reid.data.registry import dataset_names, get_dataset, read_dataset, register_dataset
 from lifelong_reid.data.dataset import ReIDDataset, relabel
 from lifelong_reid.data.transforms import build_transforms
 from lifelong_reid.data.samplers import PKSampler
 
 __all__ = [
-    "Sample", "DomainData", "read_market1501", "read_manifest", "read_domain", "ReIDDataset", "relabel",
+    "Sample", "DomainData", "read_market1501", "read_manifest", "read_domain", "read_dataset", "dataset_names",
+    "get_dataset", "register_dataset", "ReIDDataset", "relabel",
     "build_transforms", "PKSampler",
 ]

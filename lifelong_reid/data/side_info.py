@@ -1,0 +1,213 @@
+"""Side information that plugins consume, loaded from files next to the data and validated.
+
+Formats:
+
+- captions (e.g. BLIP output): a JSON object ``{"IMAGE": "text", ...}``;
+- part boxes (e.g. a grounding model's output): ``{"IMAGE": {"head": [x0, y0, x1, y1], "upper": [...],
+  "legs": [...]}, ...}`` in pixels of the stored image (any subset of the parts);
+- identity attributes: ``market_attribute.mat`` (Market-1501_Attribute, Lin et al., arXiv:1703.07220) or
+  ``duke_attribute.mat`` (DukeMTMC-attribute), one record per identity.
+
+``IMAGE`` keys may be the sample's path, its path relative to the dataset root, or its file name.
+:func:`attach_side_info` returns the domain with captions, part boxes and attributes set on its samples.
+A side file is needed only by the plugin that uses it: :func:`require_side_file` raises a
+:class:`~lifelong_reid.errors.ConfigError` naming the file, the plugin and the format.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+from lifelong_reid.data.sample import DomainData
+from lifelong_reid.errors import ConfigError, ManifestError
+
+PARTS = ("head", "upper", "legs")
+
+# Market-1501_Attribute codes (1 / 2): binary attributes are no / yes.
+_MARKET_BINARY = {"backpack": "backpack", "bag": "bag", "handbag": "handbag", "hat": "hat"}
+_MARKET_CHOICES = {
+    "age": {1: "young", 2: "teenager", 3: "adult", 4: "old"},
+    "gender": {1: "male", 2: "female"},
+    "hair": {1: "short", 2: "long"},
+    "up": {1: "long", 2: "short"},  # sleeve length
+    "down": {1: "long", 2: "short"},  # lower-body clothing length
+    "clothes": {1: "dress", 2: "pants"},
+}
+_DUKE_BINARY = {"backpack": "backpack", "bag": "bag", "handbag": "handbag", "hat": "hat", "boots": "boots"}
+_DUKE_CHOICES = {"gender": {1: "male", 2: "female"}, "top": {1: "short", 2: "long"},
+                 "shoes": {1: "dark", 2: "light"}}
+
+
+def require_side_file(path: Optional[str | os.PathLike], plugin: str, what: str, fmt: str) -> Path:
+    """``path`` as a :class:`Path` when the file exists.
+
+    Raises:
+        ConfigError: no path given or no such file; the message names the plugin, the file and the format.
+    """
+    if not path:
+        raise ConfigError(f"plugin {plugin!r} needs a {what} file ({fmt}); set it in the experiment config")
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"plugin {plugin!r} needs the {what} file {p}, which does not exist ({fmt})")
+    return p
+
+
+def _load_json_object(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ManifestError(f"{path}: cannot read the {what} JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: the {what} file must hold a JSON object keyed by image path")
+    return data
+
+
+def load_captions(path: str | os.PathLike) -> dict[str, str]:
+    """``{image key: caption}`` from a captions JSON.
+
+    Raises:
+        ManifestError: unreadable JSON, not an object, or a caption that is not a non-empty string (names
+            the file and the key).
+    """
+    data = _load_json_object(Path(path), "captions")
+    for key, text in data.items():
+        if not isinstance(text, str) or not text.strip():
+            raise ManifestError(f"{path}: caption of {key!r} must be a non-empty string, got {text!r}")
+    return data
+
+
+def load_part_boxes(path: str | os.PathLike) -> dict[str, dict[str, tuple]]:
+    """``{image key: {part: (x0, y0, x1, y1)}}`` from a part-boxes JSON.
+
+    Raises:
+        ManifestError: unknown part name, not four numbers, or an empty box (names the file and the key).
+    """
+    data = _load_json_object(Path(path), "part boxes")
+    out = {}
+    for key, boxes in data.items():
+        if not isinstance(boxes, dict):
+            raise ManifestError(f"{path}: {key!r} must map part names ({', '.join(PARTS)}) to boxes")
+        parsed = {}
+        for part, box in boxes.items():
+            if part not in PARTS:
+                raise ManifestError(f"{path}: {key!r} has unknown part {part!r}; parts are {', '.join(PARTS)}")
+            if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+                raise ManifestError(f"{path}: {key!r} {part} box must be [x0, y0, x1, y1], got {box!r}")
+            x0, y0, x1, y1 = box
+            if x1 <= x0 or y1 <= y0:
+                raise ManifestError(f"{path}: {key!r} {part} box {box} is empty (need x0 < x1 and y0 < y1)")
+            parsed[part] = tuple(float(v) for v in box)
+        out[key] = parsed
+    return out
+
+
+def _decode(record, binary: dict, choices: dict) -> dict:
+    attrs = {}
+    for field, name in binary.items():
+        if field in record:
+            attrs[name] = "yes" if int(record[field]) == 2 else "no"
+    for field, values in choices.items():
+        if field in record:
+            attrs[field] = values.get(int(record[field]), str(int(record[field])))
+    for prefix, name in (("up", "upper_color"), ("down", "lower_color")):
+        colours = [f[len(prefix):] for f in record if f.startswith(prefix) and f not in choices and len(f) > len(prefix)
+                   and int(record[f]) == 2]
+        if colours:
+            attrs[name] = "/".join(sorted(colours))
+    return attrs
+
+
+def load_identity_attributes(path: str | os.PathLike) -> dict[int, dict[str, str]]:
+    """``{pid: {attribute: value}}`` from ``market_attribute.mat`` or ``duke_attribute.mat`` (train and test
+    identities), decoded to words: ``gender`` male/female, ``age``, ``hair`` short/long, ``up`` / ``down``
+    (sleeve / lower-body length), ``upper_color`` / ``lower_color``, ``backpack`` / ``bag`` / ``handbag`` /
+    ``hat`` yes/no, ...
+
+    Raises:
+        ManifestError: unreadable file or neither ``market_attribute`` nor ``duke_attribute`` inside.
+    """
+    from scipy.io import loadmat
+
+    path = Path(path)
+    try:
+        mat = loadmat(str(path))
+    except (OSError, ValueError) as e:
+        raise ManifestError(f"{path}: cannot read the attribute file ({e})") from None
+    key = next((k for k in ("market_attribute", "duke_attribute") if k in mat), None)
+    if key is None:
+        raise ManifestError(f"{path}: expected a 'market_attribute' or 'duke_attribute' record (Market-1501_Attribute "
+                            "or DukeMTMC-attribute)")
+    binary, choices = (_MARKET_BINARY, _MARKET_CHOICES) if key == "market_attribute" else (_DUKE_BINARY, _DUKE_CHOICES)
+    out: dict[int, dict[str, str]] = {}
+    root = mat[key][0, 0]
+    for split in ("train", "test"):
+        table = root[split][0, 0]
+        fields = [f for f in table.dtype.names if f != "image_index"]
+        ids = [int(str(x[0]) if hasattr(x, "__len__") else x) for x in table["image_index"][0]]
+        for i, pid in enumerate(ids):
+            record = {f: table[f][0][i] for f in fields}
+            out[pid] = _decode(record, binary, choices)
+    return out
+
+
+def attributes_sentence(attrs: dict[str, str]) -> str:
+    """A plain sentence from decoded identity attributes, e.g. "a young female with long hair, wearing a
+    short-sleeved red top and short blue pants, carrying a backpack"."""
+    who = " ".join(x for x in (attrs.get("age"), attrs.get("gender", "person")) if x)
+    parts = [f"a {who}"]
+    if attrs.get("hair"):
+        parts.append(f"with {attrs['hair']} hair")
+    wear = []
+    if attrs.get("upper_color") or attrs.get("up"):
+        sleeve = {"short": "short-sleeved ", "long": "long-sleeved "}.get(attrs.get("up", ""), "")
+        wear.append(f"a {sleeve}{attrs.get('upper_color', '').replace('/', ' and ')} top".replace("  ", " "))
+    if attrs.get("lower_color") or attrs.get("down"):
+        length = attrs.get("down", "")
+        kind = "dress" if attrs.get("clothes") == "dress" else ("pants" if length != "short" else "shorts")
+        wear.append(f"{attrs.get('lower_color', '').replace('/', ' and ')} {kind}".strip())
+    if wear:
+        parts.append("wearing " + " and ".join(wear))
+    carried = [n for n in ("backpack", "bag", "handbag") if attrs.get(n) == "yes"]
+    if carried:
+        parts.append("carrying " + " and ".join(f"a {c}" for c in carried))
+    if attrs.get("hat") == "yes":
+        parts.append("with a hat")
+    return ", ".join(p for p in parts if p)
+
+
+def _lookup(table: dict, sample_path: str, root: Optional[str]):
+    if sample_path in table:
+        return table[sample_path]
+    if root:
+        try:
+            rel = os.path.relpath(sample_path, root)
+        except ValueError:
+            rel = None
+        if rel in table:
+            return table[rel]
+    return table.get(Path(sample_path).name)
+
+
+def attach_side_info(domain: DomainData, *, captions: Optional[dict] = None, part_boxes: Optional[dict] = None,
+                     attributes: Optional[dict] = None) -> DomainData:
+    """A copy of ``domain`` whose samples carry the given side information (samples without an entry keep
+    ``None``); ``attributes`` is keyed by pid (:func:`load_identity_attributes`)."""
+    def update(s):
+        changes = {}
+        if captions is not None:
+            text = _lookup(captions, s.path, domain.root)
+            if text is not None:
+                changes["caption"] = text
+        if part_boxes is not None:
+            boxes = _lookup(part_boxes, s.path, domain.root)
+            if boxes is not None:
+                changes["part_boxes"] = boxes
+        if attributes is not None and s.pid in attributes:
+            changes["attributes"] = attributes[s.pid]
+        return dataclasses.replace(s, **changes) if changes else s
+
+    return dataclasses.replace(domain, train=[update(s) for s in domain.train], query=[update(s) for s in domain.query],
+                               gallery=[update(s) for s in domain.gallery])

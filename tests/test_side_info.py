@@ -1,0 +1,75 @@
+"""Side information: captions and part-box JSON files (validated), identity attributes from the
+Market-1501_Attribute .mat file, attached to samples; missing files are the plugin's error."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lifelong_reid.data import read_market1501
+from lifelong_reid.data.sample import DomainData, Sample
+from lifelong_reid.data.side_info import (attach_side_info, attributes_sentence, load_captions,
+                                          load_identity_attributes, load_part_boxes, require_side_file)
+from lifelong_reid.errors import ConfigError, ManifestError
+
+
+def domain(tmp_path):
+    root = tmp_path / "ds"
+    s = [Sample(str(root / "query" / "0001_c1.jpg"), 1, 0, "ds"), Sample(str(root / "query" / "0002_c1.jpg"), 2, 0, "ds")]
+    return DomainData(name="ds", query=s, root=str(root))
+
+
+def test_captions_match_by_path_relative_path_or_file_name(tmp_path):
+    f = tmp_path / "captions.json"
+    f.write_text(json.dumps({"query/0001_c1.jpg": "a man in red", "0002_c1.jpg": "a woman in blue"}))
+    d = attach_side_info(domain(tmp_path), captions=load_captions(f))
+    assert [s.caption for s in d.query] == ["a man in red", "a woman in blue"]
+
+
+def test_bad_caption_files_name_the_file_and_key(tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"a.jpg": ""}))
+    with pytest.raises(ManifestError, match=r"c.json: caption of 'a.jpg' must be a non-empty string"):
+        load_captions(f)
+    f.write_text("[1, 2]")
+    with pytest.raises(ManifestError, match="JSON object keyed by image path"):
+        load_captions(f)
+
+
+def test_part_boxes_are_validated_and_attached(tmp_path):
+    f = tmp_path / "boxes.json"
+    f.write_text(json.dumps({"0001_c1.jpg": {"head": [10, 0, 54, 30], "legs": [5, 70, 60, 128]}}))
+    d = attach_side_info(domain(tmp_path), part_boxes=load_part_boxes(f))
+    assert d.query[0].part_boxes == {"head": (10.0, 0.0, 54.0, 30.0), "legs": (5.0, 70.0, 60.0, 128.0)}
+    assert d.query[1].part_boxes is None
+    f.write_text(json.dumps({"x.jpg": {"feet": [0, 0, 1, 1]}}))
+    with pytest.raises(ManifestError, match="unknown part 'feet'"):
+        load_part_boxes(f)
+    f.write_text(json.dumps({"x.jpg": {"head": [5, 5, 5, 9]}}))
+    with pytest.raises(ManifestError, match="is empty"):
+        load_part_boxes(f)
+
+
+def test_missing_side_file_is_the_plugins_error(tmp_path):
+    with pytest.raises(ConfigError, match="plugin 'vladr' needs the captions file .*nope.json, which does not exist"):
+        require_side_file(tmp_path / "nope.json", "vladr", "captions", "JSON: image path -> text")
+    with pytest.raises(ConfigError, match="plugin 'vladr' needs a captions file"):
+        require_side_file(None, "vladr", "captions", "JSON")
+
+
+def test_market_attributes_attach_to_every_market1501_mini_identity(shared_data):
+    attrs = load_identity_attributes(shared_data / "attributes" / "Market-1501_Attribute" / "market_attribute.mat")
+    assert len(attrs) == 1501  # 751 train + 750 test identities
+    assert attrs[2]["gender"] == "male" and attrs[2]["upper_color"] == "red"
+    d = attach_side_info(read_market1501(shared_data / "market1501-mini"), attributes=attrs)
+    assert all(s.attributes for s in d.train + d.query)
+    sentence = attributes_sentence(attrs[2])
+    assert sentence.startswith("a teenager male") and "red top" in sentence
+
+
+def test_attribute_file_of_another_kind_is_an_error(tmp_path):
+    from scipy.io import savemat
+
+    savemat(str(tmp_path / "x.mat"), {"other": [1]})
+    with pytest.raises(ManifestError, match="market_attribute"):
+        load_identity_attributes(tmp_path / "x.mat")
