@@ -40,6 +40,9 @@ class ReIDBenchmark:
         unseen_domains: test-only domains (generalisation).
         domains: the :class:`DomainData` of every domain, by name.
         protocol: evaluation protocol per evaluation domain.
+        unsupervised: training domains whose identities are hidden from the strategy (targets ``-1``; the
+            true pids stay on the samples and in the ``pids`` data attribute, for evaluation and for
+            measuring pseudo-label quality).
     """
 
     name: str
@@ -49,6 +52,7 @@ class ReIDBenchmark:
     unseen_domains: list[str]
     domains: dict = field(default_factory=dict)
     protocol: dict = field(default_factory=dict)
+    unsupervised: list = field(default_factory=list)
 
     @property
     def train_stream(self):
@@ -87,9 +91,11 @@ def _check_matches(d: DomainData) -> None:
 
 
 def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[DomainData],
-                    unseen: Sequence[str], transforms: Optional[tuple] = None) -> ReIDBenchmark:
+                    unseen: Sequence[str], transforms: Optional[tuple] = None,
+                    hide_identities: bool = False) -> ReIDBenchmark:
     """Assemble the Avalanche benchmark: one training experience per item of ``train`` (labels made
-    contiguous per experience), one query/gallery pair per item of ``evaluate``.
+    contiguous per experience), one query/gallery pair per item of ``evaluate``. With
+    ``hide_identities`` every training target is ``-1`` (unsupervised; a pseudo-label plugin fills them).
 
     Raises:
         DatasetLayoutError: a training domain has no training images, an evaluation domain lacks query
@@ -105,7 +111,7 @@ def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[D
     for d in train:
         if not d.train:
             raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}) has no training images")
-        targets, _ = relabel(d.train)
+        targets = [-1] * len(d.train) if hide_identities else relabel(d.train)[0]
         train_sets.append(to_avalanche(ReIDDataset(d.train, d.image_loader, targets), transforms))
     query_sets, gallery_sets = [], []
     for d in evaluate:
@@ -119,4 +125,5 @@ def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[D
     all_domains = {d.name: d for d in list(train) + list(evaluate)}
     return ReIDBenchmark(name=name, scenario=scenario, train_domains=[d.name for d in train],
                          eval_domains=[d.name for d in evaluate], unseen_domains=list(unseen),
-                         domains=all_domains, protocol={d.name: d.protocol for d in evaluate})
+                         domains=all_domains, protocol={d.name: d.protocol for d in evaluate},
+                         unsupervised=[d.name for d in train] if hide_identities else [])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from lifelong_reid.data.image_io import open_rgb
 from lifelong_reid.data.sample import DomainData
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.streams.benchmark import ReIDBenchmark, build_benchmark
@@ -28,11 +29,24 @@ def _dataset(name: str) -> str:
     return full
 
 
+class DomainLoader:
+    """Image loader of a merged domain: each sample is loaded by its own source domain's loader (or from
+    its path). Picklable, for DataLoader workers."""
+
+    def __init__(self, loaders: dict):
+        self.loaders = loaders
+
+    def __call__(self, sample):
+        loader = self.loaders.get(sample.domain)
+        return loader(sample) if loader is not None else open_rgb(sample.path)
+
+
 def merge_domains(domains: list[DomainData], name: str) -> DomainData:
     """One training domain holding every training sample of ``domains`` (samples keep their own
     ``domain`` field, so identities of different sources never merge)."""
+    loaders = {d.name: d.image_loader for d in domains}
     return DomainData(name=name, train=[s for d in domains for s in d.train], root=None,
-                      image_loader=domains[0].image_loader if domains else None)
+                      image_loader=DomainLoader(loaders) if any(loaders.values()) else None)
 
 
 def single_source_stream(source: str, target: str, data_root: str | os.PathLike, *,

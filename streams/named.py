@@ -6,6 +6,10 @@
 - ``supervised:NAME``: one dataset as one experience with its own query / gallery;
 - ``dg:A->B`` and ``dg-loo:B``: MUVA's single-source and leave-one-out domain generalization protocols
   (:mod:`~lifelong_reid.streams.generalization`);
+- ``unsupervised:NAME``: a visible-infrared dataset (sysu-mm01, regdb, llcm) with its training identities
+  hidden (targets ``-1``; a pseudo-label plugin fills them);
+- ``synthetic-vi``, ``synthetic-vi-unsupervised``, ``synthetic-dg``: offline stand-ins for the VI and DG
+  settings;
 - ``synthetic-setting1``: the offline stand-in for Setting 1: five synthetic training domains and three
   synthetic unseen domains (seeded; no data needed).
 """
@@ -21,7 +25,7 @@ from lifelong_reid.streams.settings import IDS_PER_DOMAIN, SETTINGS, limit_ident
 
 def stream_names() -> list[str]:
     """The fixed names (patterns ``lifelong:...`` and ``supervised:...`` come on top)."""
-    return [*SETTINGS, "synthetic-setting1"]
+    return [*SETTINGS, "synthetic-setting1", "synthetic-vi", "synthetic-vi-unsupervised", "synthetic-dg"]
 
 
 def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, transforms: Optional[tuple] = None,
@@ -42,6 +46,15 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
         from lifelong_reid.streams.synthetic import synthetic_lifelong_stream
 
         return synthetic_lifelong_stream(5, 3, seed=seed, transforms=transforms, name=name, **synthetic)
+    if name in ("synthetic-vi", "synthetic-vi-unsupervised"):
+        from lifelong_reid.streams.synthetic import synthetic_vi_stream
+
+        return synthetic_vi_stream(seed=seed, unsupervised=name.endswith("unsupervised"), transforms=transforms,
+                                   **synthetic)
+    if name == "synthetic-dg":
+        from lifelong_reid.streams.synthetic import synthetic_dg_stream
+
+        return synthetic_dg_stream(seed=seed, transforms=transforms, **synthetic)
     if data_root is None:
         raise ConfigError(f"stream {name!r} reads real datasets: pass --data-root (or use synthetic-setting1)")
     from lifelong_reid.data.registry import read_dataset
@@ -59,6 +72,14 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
         from lifelong_reid.streams.generalization import leave_one_out_stream
 
         return leave_one_out_stream(name[7:], data_root, transforms=transforms)
+    if name.startswith("unsupervised:"):
+        from lifelong_reid.streams.benchmark import build_benchmark
+
+        dataset = name.split(":", 1)[1]
+        if dataset not in ("sysu-mm01", "regdb", "llcm"):
+            raise ConfigError(f"{name!r}: unsupervised streams are for sysu-mm01, regdb and llcm")
+        d = read_dataset(dataset, data_root)
+        return build_benchmark(name, [d], [d], unseen=[], transforms=transforms, hide_identities=True)
     if name.startswith("supervised:"):
         from lifelong_reid.streams.static import static_stream
 
@@ -74,7 +95,7 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
         unseen = [read_dataset(d.strip(), data_root) for d in unseen_part.split(",") if d.strip()]
         return lifelong_stream(train, unseen, transforms=transforms, name=name)
     raise ConfigError(f"unknown stream {name!r}; known: {', '.join(stream_names())}, lifelong:A,B[+U], "
-                      "supervised:NAME, dg:A->B, dg-loo:B")
+                      "supervised:NAME, unsupervised:NAME, dg:A->B, dg-loo:B")
 
 
 __all__ = ["build_stream", "stream_names", "IDS_PER_DOMAIN"]

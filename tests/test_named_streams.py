@@ -88,3 +88,37 @@ def test_stream_errors_name_the_problem(tmp_path, data_root):
         build_stream("lreid-setting1")
     with pytest.raises(DatasetLayoutError, match="market1501: not found"):
         build_stream("lreid-setting1", tmp_path)
+
+
+def test_synthetic_vi_stream_queries_infrared_against_visible():
+    b = build_stream("synthetic-vi", num_train_ids=6, num_test_ids=4, num_cameras=4, images_per_camera=2)
+    d = b.domains["synth-vi"]
+    assert {s.modality for s in d.query} == {"ir"} and {s.modality for s in d.gallery} == {"rgb"}
+    assert b.protocol["synth-vi"] == "regdb" and not b.unsupervised
+    assert min(b.train_stream[0].dataset.targets) == 0
+
+
+def test_unsupervised_streams_hide_identities_but_keep_true_pids(tmp_path):
+    b = build_stream("synthetic-vi-unsupervised", num_train_ids=6, num_test_ids=4, num_cameras=2,
+                     images_per_camera=2)
+    ds = b.train_stream[0].dataset
+    assert set(ds.targets) == {-1} and b.unsupervised == ["synth-vi"]
+    assert len(set(ds.pids)) == 6  # the truth, for evaluation and pseudo-label quality
+
+
+def test_training_on_hidden_identities_without_a_pseudo_label_plugin_is_a_clear_error(tmp_path):
+    from lifelong_reid.data import build_transforms
+    from lifelong_reid.testing import run_with_plugins, tiny_config
+
+    b = build_stream("synthetic-vi-unsupervised", num_train_ids=6, num_test_ids=4, num_cameras=2,
+                     images_per_camera=2, transforms=build_transforms((64, 32)))
+    with pytest.raises(ConfigError, match="hides its identities"):
+        run_with_plugins([], tmp_path / "run", config=tiny_config(epochs=1), benchmark=b)
+
+
+def test_synthetic_dg_leaves_one_domain_out():
+    b = build_stream("synthetic-dg", num_train_ids=5, num_test_ids=4, num_cameras=2, images_per_camera=2)
+    assert b.eval_domains == ["synth-dg4"] == b.unseen_domains
+    merged = b.domains[b.train_domains[0]]
+    img = merged.image_loader(merged.train[-1])  # a sample of synth-dg3, through the merged loader
+    assert img.size == (64, 128)

@@ -101,6 +101,10 @@ class ReIDStrategy(SupervisedTemplate):
     def make_train_dataloader(self, **kwargs):
         """P x K batches (:class:`~lifelong_reid.data.PKSampler`) seeded by ``seed`` and the experience."""
         targets = list(self.adapted_dataset.targets)
+        if targets and max(targets) < 0:
+            raise ConfigError(f"experience {self.experience.current_experience + 1} hides its identities "
+                              "(an unsupervised stream): register a pseudo-label plugin that fills the targets "
+                              "before training, or use the supervised stream")
         seed = self.config.seed * 1000 + self.experience.current_experience
         self.sampler = PKSampler(targets, self.config.batch_p, self.config.batch_k, seed=seed)
         self.dataloader = DataLoader(self.adapted_dataset, batch_sampler=self.sampler,

@@ -11,6 +11,7 @@ from PIL import Image
 from lifelong_reid.data.sample import DomainData, Sample
 from lifelong_reid.synthetic.attributes import caption, draw_identity, public_attributes
 from lifelong_reid.synthetic.domains import DomainStyle, make_domain_style
+from lifelong_reid.synthetic.modalities import SYNTHETIC_MODALITIES
 from lifelong_reid.synthetic.render import draw_view, part_boxes, render
 
 SCHEME = "synthetic://"
@@ -31,12 +32,21 @@ class SyntheticDomain:
         num_cameras: cameras (>= 2).
         images_per_camera: images per identity and camera (>= 2 for test identities to have a gallery
             match on the query's own camera excluded and others kept).
+        camera_modalities: modality of each camera (``"rgb"``, ``"ir"``, ``"nir"``, ``"tir"``), default all
+            visible. With both visible and infrared cameras the domain is visible-infrared: queries are the
+            test identities' infrared images, the gallery their visible images (protocol ``regdb``: nothing
+            removed, since query and gallery cameras differ).
     """
 
     def __init__(self, name: str, seed: int, num_train_ids: int = 40, num_test_ids: int = 30,
-                 num_cameras: int = 3, images_per_camera: int = 3):
+                 num_cameras: int = 3, images_per_camera: int = 3, camera_modalities: tuple | None = None):
         if num_train_ids < 0 or num_test_ids < 0 or images_per_camera < 1:
             raise ValueError("identity and image counts must be non-negative (images_per_camera >= 1)")
+        modalities = tuple(camera_modalities) if camera_modalities else ("rgb",) * num_cameras
+        if len(modalities) != num_cameras or not set(modalities) <= set(SYNTHETIC_MODALITIES):
+            raise ValueError(f"camera_modalities needs one of {SYNTHETIC_MODALITIES} per camera ({num_cameras}), "
+                             f"got {camera_modalities}")
+        self.camera_modalities = modalities
         self.name, self.seed = name, seed
         self.num_train_ids, self.num_test_ids = num_train_ids, num_test_ids
         self.num_cameras, self.images_per_camera = num_cameras, images_per_camera
@@ -68,15 +78,25 @@ class SyntheticDomain:
         ident = self.identity(pid)
         view = draw_view(self._view_rng(pid, camid, k), self.style, camid, ident)
         return Sample(path=f"{SCHEME}{self.name}/{pid}/{camid}/{k}", pid=pid, camid=camid, domain=self.name,
-                      caption=caption(ident), attributes=public_attributes(ident),
-                      part_boxes=part_boxes(ident, view))
+                      modality=self.camera_modalities[camid], caption=caption(ident),
+                      attributes=public_attributes(ident), part_boxes=part_boxes(ident, view))
+
+    def warmth(self, pid: int) -> float:
+        """Identity ``pid``'s thermal brightness offset in ``[-1, 1]`` (used by the ``tir`` rendering)."""
+        return float(np.random.default_rng([self.seed, 3, pid]).uniform(-1, 1))
 
     def _render_key(self, path: str) -> Image.Image:
         pid, camid, k = (int(v) for v in path[len(SCHEME):].split("/")[-3:])
         ident = self.identity(pid)
         rng = self._view_rng(pid, camid, k)
         view = draw_view(rng, self.style, camid, ident)
-        return render(ident, view, self.style, rng)
+        modality = self.camera_modalities[camid]
+        return render(ident, view, self.style, rng, modality, self.warmth(pid) if modality == "tir" else 0.0)
+
+    @property
+    def is_visible_infrared(self) -> bool:
+        """Whether the domain has both visible and non-visible cameras."""
+        return "rgb" in self.camera_modalities and any(m != "rgb" for m in self.camera_modalities)
 
     def image_loader(self, sample: Sample) -> Image.Image:
         """Render ``sample`` (a ``synthetic://`` path of this domain) as a 64x128 RGB image."""
@@ -88,7 +108,15 @@ class SyntheticDomain:
         cams, n = range(self.num_cameras), self.images_per_camera
         for pid in range(1, self.num_train_ids + 1):
             data.train += [self._sample(pid, c, k) for c in cams for k in range(n)]
-        for pid in range(self.num_train_ids + 1, self.num_train_ids + self.num_test_ids + 1):
+        test_ids = range(self.num_train_ids + 1, self.num_train_ids + self.num_test_ids + 1)
+        if self.is_visible_infrared:  # infrared queries against the visible gallery
+            data.protocol = "regdb"
+            for pid in test_ids:
+                for c in cams:
+                    split = data.gallery if self.camera_modalities[c] == "rgb" else data.query
+                    split += [self._sample(pid, c, k) for k in range(n)]
+            return data
+        for pid in test_ids:
             for c in cams:
                 data.query.append(self._sample(pid, c, 0))
                 data.gallery += [self._sample(pid, c, k) for k in range(1, n)]

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from lifelong_reid.synthetic.attributes import COLORS, HAIR_COLORS, SKIN_TONES
 from lifelong_reid.synthetic.domains import VIEWS, DomainStyle
+from lifelong_reid.synthetic.modalities import to_modality
 
 HEIGHT, WIDTH = 128, 64
 
@@ -75,9 +76,13 @@ def _background(rng: np.random.Generator, style: DomainStyle) -> np.ndarray:
     return img
 
 
-def render(identity: dict, v: View, style: DomainStyle, rng: np.random.Generator) -> Image.Image:
-    """Draw ``identity`` seen as ``v`` in ``style``; returns a 64x128 RGB PIL image."""
-    img = Image.fromarray(np.clip(_background(rng, style), 0, 255).astype(np.uint8))
+def render(identity: dict, v: View, style: DomainStyle, rng: np.random.Generator, modality: str = "rgb",
+           warmth: float = 0.0) -> Image.Image:
+    """Draw ``identity`` seen as ``v`` in ``style``; returns a 64x128 3-channel PIL image, visible (``"rgb"``)
+    or converted to another ``modality`` before the camera's gain, noise, blur and resolution
+    (:func:`~lifelong_reid.synthetic.modalities.to_modality`; ``warmth`` is the identity's thermal offset)."""
+    background = np.clip(_background(rng, style), 0, 255).astype(np.uint8)
+    img = Image.fromarray(background)
     d = ImageDraw.Draw(img)
     a = identity
     h, t, c = v.height, v.top, v.center
@@ -142,12 +147,17 @@ def render(identity: dict, v: View, style: DomainStyle, rng: np.random.Generator
         d.rectangle((c - hw, t - 0.03 * h, c + hw, t + 0.04 * h), fill=hc)
         if a["hat"] == "cap" and v.view != "back":
             d.rectangle((c, t + 0.02 * h, c + hw + 4, t + 0.05 * h), fill=hc)
+    if modality != "rgb":  # convert the person first: an occluder is an object at ambient temperature
+        img = to_modality(img, background, modality, rng, warmth)
+        d = ImageDraw.Draw(img)
     if v.occluder is not None:
         x0, y0, x1, y1, grey = v.occluder
+        grey = min(grey, 60) if modality == "tir" else grey
         d.rectangle((x0, y0, x1, y1), fill=(grey, grey, grey))
 
     arr = np.asarray(img, dtype=np.float32)
-    arr = arr * style.gain * v.brightness * np.array(style.cast, np.float32)
+    cast = np.array(style.cast, np.float32) if modality == "rgb" else np.float32(1.0)  # no colour in IR
+    arr = arr * style.gain * v.brightness * cast
     arr += rng.normal(0, style.noise, arr.shape).astype(np.float32)
     out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     if style.blur > 0:
