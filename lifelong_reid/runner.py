@@ -72,7 +72,7 @@ def preflight(benchmark) -> None:
     training (raises :class:`~lifelong_reid.errors.ImageReadError`)."""
     for d in benchmark.domains.values():
         if d.image_loader is None:
-            check_readable(s.path for s in (*d.train, *d.query, *d.gallery))
+            check_readable(path for s in (*d.train, *d.query, *d.gallery) for path in s.image_paths())
 
 
 def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool = False,

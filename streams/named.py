@@ -8,8 +8,8 @@
   (:mod:`~lifelong_reid.streams.generalization`);
 - ``unsupervised:NAME``: a visible-infrared dataset (sysu-mm01, regdb, llcm) with its training identities
   hidden (targets ``-1``; a pseudo-label plugin fills them);
-- ``synthetic-vi``, ``synthetic-vi-unsupervised``, ``synthetic-dg``: offline stand-ins for the VI and DG
-  settings;
+- ``synthetic-vi``, ``synthetic-vi-unsupervised``, ``synthetic-dg``, ``synthetic-multimodal``: offline
+  stand-ins for the VI, DG and multi-modal settings (``supervised:rgbnt201`` etc. are the real ones);
 - ``synthetic-setting1``: the offline stand-in for Setting 1: five synthetic training domains and three
   synthetic unseen domains (seeded; no data needed).
 """
@@ -25,7 +25,8 @@ from lifelong_reid.streams.settings import IDS_PER_DOMAIN, SETTINGS, limit_ident
 
 def stream_names() -> list[str]:
     """The fixed names (patterns ``lifelong:...`` and ``supervised:...`` come on top)."""
-    return [*SETTINGS, "synthetic-setting1", "synthetic-vi", "synthetic-vi-unsupervised", "synthetic-dg"]
+    return [*SETTINGS, "synthetic-setting1", "synthetic-vi", "synthetic-vi-unsupervised", "synthetic-dg",
+            "synthetic-multimodal"]
 
 
 def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, transforms: Optional[tuple] = None,
@@ -51,6 +52,10 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
 
         return synthetic_vi_stream(seed=seed, unsupervised=name.endswith("unsupervised"), transforms=transforms,
                                    **synthetic)
+    if name == "synthetic-multimodal":
+        from lifelong_reid.streams.synthetic import synthetic_multimodal_stream
+
+        return synthetic_multimodal_stream(seed=seed, transforms=transforms, **synthetic)
     if name == "synthetic-dg":
         from lifelong_reid.streams.synthetic import synthetic_dg_stream
 

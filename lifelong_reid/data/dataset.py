@@ -59,9 +59,14 @@ class ReIDDataset(Dataset):
         return len(self.samples)
 
     def load_image(self, index: int):
-        """The PIL image of sample ``index`` (no transform)."""
+        """The PIL image of sample ``index`` (no transform); a list of PIL images, one per modality in
+        :data:`~lifelong_reid.data.sample.TUPLE_ORDER`, for multi-modal samples."""
         sample = self.samples[index]
-        return self.image_loader(sample) if self.image_loader is not None else open_rgb(sample.path)
+        if self.image_loader is not None:
+            return self.image_loader(sample)
+        if sample.modality_paths:
+            return [open_rgb(p) for p in sample.image_paths()]
+        return open_rgb(sample.path)
 
     def __getitem__(self, index: int):
         image = self.load_image(index)

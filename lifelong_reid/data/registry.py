@@ -15,6 +15,7 @@ from lifelong_reid.data.cuhksysu import read_cuhksysu
 from lifelong_reid.data.market1501 import read_market1501
 from lifelong_reid.data.msmt17 import read_msmt17
 from lifelong_reid.data.sample import JUNK_PID, DomainData
+from lifelong_reid.data.multimodal import read_msvr310, read_rgbnt100, read_rgbnt201
 from lifelong_reid.data.visible_infrared import read_llcm, read_regdb, read_sysu_mm01
 from lifelong_reid.data.unseen import (read_cuhk01, read_cuhk02, read_grid, read_ilids, read_prid, read_sensereid,
                                        read_viper)
@@ -192,3 +193,14 @@ register_dataset(DatasetSpec(
     "Nguyen et al. Sensors 2017; split 1, visible -> thermal"))
 register_dataset(DatasetSpec(
     "llcm", ("LLCM", "llcm"), read_llcm, "LLCM/idx/train_vis.txt, train_nir.txt, test_vis.txt, test_nir.txt"))
+
+# multi-modal object ReID (RGB / NIR / TIR tuples)
+register_dataset(DatasetSpec(
+    "rgbnt201", ("RGBNT201", "rgbnt201"), read_rgbnt201, "RGBNT201/train_171/ and test/, each with RGB/, NI/, TI/",
+    {"train": SplitStats(3280, 171), "query": SplitStats(836, 30)}, "Zheng et al. AAAI 2021 (tuples)"))
+register_dataset(DatasetSpec(
+    "rgbnt100", ("RGBNT100", "rgbnt100"), read_rgbnt100,
+    "RGBNT100/rgbir/bounding_box_train/, query/, bounding_box_test/ (RGB|NIR|TIR side by side)"))
+register_dataset(DatasetSpec(
+    "msvr310", ("MSVR310", "msvr310"), read_msvr310,
+    "MSVR310/bounding_box_train/, query3/, bounding_box_test/ with PID/vis/, ni/, th/"))

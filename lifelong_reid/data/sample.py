@@ -4,8 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-#: Modalities a sample can carry.
-MODALITIES = ("rgb", "ir", "nir", "tir")
+#: Modalities a sample can carry (``"multi"``: a tuple of modalities, see ``Sample.modality_paths``).
+MODALITIES = ("rgb", "ir", "nir", "tir", "multi")
+
+#: Order of the modalities in a multi-modal tuple tensor.
+TUPLE_ORDER = ("rgb", "nir", "tir")
 
 #: Part names of ``Sample.part_boxes``.
 PART_NAMES = ("head", "upper", "legs")
@@ -30,6 +33,9 @@ class Sample:
         caption: optional text description (consumed by vision-language plugins).
         attributes: optional named discrete attributes, e.g. ``{"upper_color": "red"}``.
         part_boxes: optional ``{"head"|"upper"|"legs": (x0, y0, x1, y1)}`` in pixels of the stored image.
+        modality_paths: for multi-modal object ReID, one image per modality of the same instant
+            (``{"rgb": path, "nir": path, "tir": path}``); ``path`` is then the RGB one and ``modality``
+            ``"multi"``. Loaded as one ``(M, 3, H, W)`` tensor in :data:`TUPLE_ORDER`.
     """
 
     path: str
@@ -40,6 +46,13 @@ class Sample:
     caption: Optional[str] = None
     attributes: Optional[dict] = None
     part_boxes: Optional[dict] = None
+    modality_paths: Optional[dict] = None
+
+    def image_paths(self) -> list[str]:
+        """Every file this sample reads (one, or one per modality)."""
+        if self.modality_paths:
+            return [self.modality_paths[m] for m in TUPLE_ORDER if m in self.modality_paths]
+        return [self.path]
 
 
 @dataclass

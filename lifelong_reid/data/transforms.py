@@ -3,11 +3,15 @@
 Train: resize (bicubic) -> horizontal flip (p=0.5) -> pad 10 -> random crop back -> tensor -> normalise
 -> optional random erasing (Zhong et al., AAAI 2020; p=0.5, random pixel values, as timm's ``mode='pixel'``).
 Eval: resize (bilinear, as CLIP-ReID's test transform) -> tensor -> normalise.
+
+A multi-modal sample (a list of images, one per modality) gets the *same* random flip, crop and erasing
+on every modality and becomes one ``(M, 3, H, W)`` tensor (:class:`TupleTransform`).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
+import torch
 from torchvision import transforms as T
 
 from lifelong_reid.errors import ConfigError
@@ -44,4 +48,25 @@ def build_transforms(size: Sequence[int] = (256, 128), *, flip: float = 0.5, pad
         train.append(T.RandomErasing(p=random_erasing, value="random"))
     evaluation = T.Compose([T.Resize(size, interpolation=T.InterpolationMode.BILINEAR),
                             T.ToTensor(), T.Normalize(mean, std)])
-    return T.Compose(train), evaluation
+    return TupleTransform(T.Compose(train)), TupleTransform(evaluation)
+
+
+class TupleTransform:
+    """Apply ``transform`` to one image, or to each image of a list with the same random draws (the torch
+    RNG state is replayed), stacking the results to ``(M, 3, H, W)``."""
+
+    def __init__(self, transform: Callable):
+        self.transform = transform
+
+    def __call__(self, image):
+        if not isinstance(image, (list, tuple)):
+            return self.transform(image)
+        state = torch.get_rng_state()
+        out = []
+        for img in image:
+            torch.set_rng_state(state)
+            out.append(self.transform(img))
+        return torch.stack(out)
+
+    def __repr__(self) -> str:
+        return f"TupleTransform({self.transform!r})"

@@ -61,6 +61,15 @@ def feature_level_embed(query_features: dict, gallery_features: dict,
     return lambda split, dropped: fuse(sides[split], dropped, modalities)
 
 
+def model_level_embed(strategy, query_dataset, gallery_dataset) -> Callable:
+    """``embed(split, dropped)`` that runs ``strategy``'s model on the tuples with the dropped modalities
+    replaced by black images (``ReIDStrategy.extract_features(drop_modalities=...)``), the way multi-modal
+    papers simulate a missing sensor."""
+    sides = {"query": query_dataset, "gallery": gallery_dataset}
+    return lambda split, dropped: strategy.extract_features(sides[split], desc=f"{split} without {dropped}",
+                                                            drop_modalities=tuple(dropped))[0]
+
+
 def evaluate_missing_modalities(embed: Callable, query_pids, gallery_pids, query_camids, gallery_camids, *,
                                 modalities: Sequence[str] = MODALITIES, protocol: str = "market1501",
                                 **options) -> dict:

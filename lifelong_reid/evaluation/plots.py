@@ -74,6 +74,8 @@ def plot_ranked_lists(lists: Sequence, query_image: Callable, gallery_image: Cal
             draw.text((x, y), text, fill="black")
             if colour:
                 draw.rectangle([x, y + label, x + w + 2 * border - 1, y + label + h + 2 * border - 1], fill=colour)
+            if isinstance(img, (list, tuple)):  # a multi-modal tuple: show its first (RGB) image
+                img = img[0]
             canvas.paste(img.convert("RGB").resize((w, h)), (x + border, y + label + border))
     canvas.save(path)
     return path

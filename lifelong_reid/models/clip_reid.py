@@ -59,6 +59,18 @@ class CLIPReID(nn.Module):
         self.num_classes = num_classes
 
     def forward(self, images: torch.Tensor, batch: Optional[dict] = None) -> dict:
+        """Encode ``(B, 3, H, W)`` images, or ``(B, M, 3, H, W)`` multi-modal tuples.
+
+        Returns ``global`` ``(B, D)`` (CLS after ln_post), ``global_proj`` ``(B, E)``, their BNNeck outputs
+        ``bn`` / ``bn_proj``, ``feat`` = ``cat[global, global_proj]`` (the retrieval feature), ``tokens``
+        and ``context`` of the last block, and ``logits`` / ``logits_proj`` when a classifier is set.
+        For tuples the ``B * M`` images go through the encoder together (``batch`` entries repeated per
+        modality); ``global*``, ``bn*`` and ``logits*`` are averaged over modalities, ``feat`` concatenates
+        the modalities (``(B, M * (D + E))``, one feature per tuple) and ``modal_feat`` keeps
+        ``(B, M, D + E)``.
+        """
+        if images.dim() == 5:
+            return self._forward_tuples(images, batch)
         ctx = self.visual(images, batch)
         cls = self.visual.ln_post(ctx.tokens[:, 0])
         proj = cls @ self.visual.proj if self.visual.proj is not None else cls
@@ -68,6 +80,20 @@ class CLIPReID(nn.Module):
             out["logits"] = self.classifier(out["bn"])
             out["logits_proj"] = self.classifier_proj(out["bn_proj"])
         return out
+
+    def _forward_tuples(self, images: torch.Tensor, batch: Optional[dict]) -> dict:
+        b, m = images.shape[:2]
+        flat_batch = None
+        if batch is not None:
+            flat_batch = {k: (v.repeat_interleave(m, dim=0) if isinstance(v, torch.Tensor) and v.dim() and
+                              len(v) == b else v) for k, v in batch.items()}
+            flat_batch["images"] = images.flatten(0, 1)
+        out = self.forward(images.flatten(0, 1), flat_batch)
+        per = {k: v.view(b, m, *v.shape[1:]) for k, v in out.items() if isinstance(v, torch.Tensor) and k != "tokens"}
+        fused = {k: per[k].mean(1) for k in ("global", "global_proj", "bn", "bn_proj", "logits", "logits_proj")
+                 if k in per}
+        fused.update(feat=per["feat"].flatten(1), modal_feat=per["feat"], tokens=out["tokens"], context=out["context"])
+        return fused
 
     def tokenize(self, texts: list[str]) -> torch.Tensor:
         """``len(texts)`` strings -> ``(T, L)`` token ids on the model's device."""

@@ -50,6 +50,28 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
+def blank_modalities(images: torch.Tensor, dropped) -> torch.Tensor:
+    """``(B, M, 3, H, W)`` tuples with the ``dropped`` modalities (names in
+    :data:`~lifelong_reid.data.sample.TUPLE_ORDER`) replaced by a normalised black image.
+
+    Raises:
+        ConfigError: not a tuple batch, or an unknown modality name.
+    """
+    from lifelong_reid.data.sample import TUPLE_ORDER
+    from lifelong_reid.data.transforms import CLIP_MEAN, CLIP_STD
+
+    if images.dim() != 5:
+        raise ConfigError("dropping modalities needs multi-modal tuples (B, M, 3, H, W)")
+    unknown = [m for m in dropped if m not in TUPLE_ORDER]
+    if unknown:
+        raise ConfigError(f"unknown modalities {unknown}; tuples hold {', '.join(TUPLE_ORDER)}")
+    black = -torch.tensor(CLIP_MEAN, device=images.device) / torch.tensor(CLIP_STD, device=images.device)
+    images = images.clone()
+    for m in dropped:
+        images[:, TUPLE_ORDER.index(m)] = black[:, None, None]
+    return images
+
+
 class ReIDStrategy(SupervisedTemplate):
     """Train a :class:`~lifelong_reid.models.CLIPReID` on a stream of ReID experiences.
 
@@ -214,9 +236,12 @@ class ReIDStrategy(SupervisedTemplate):
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def extract_features(self, dataset, desc: str = "features") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def extract_features(self, dataset, desc: str = "features",
+                         drop_modalities: tuple = ()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Retrieval features of an (eval-mode) Avalanche dataset: ``(N, F)`` features from
-        ``lreid_inference_embedding``, ``(N,)`` pids, ``(N,)`` camids. ``desc`` labels the progress bar."""
+        ``lreid_inference_embedding``, ``(N,)`` pids, ``(N,)`` camids. ``desc`` labels the progress bar.
+        ``drop_modalities``: names (``"rgb"``, ``"nir"``, ``"tir"``) of tuple modalities replaced by a black
+        image (the missing-modality evaluation of multi-modal ReID)."""
         was_training = self.model.training
         self.model.eval()
         loader = DataLoader(dataset, batch_size=self.config.eval_batch_size, shuffle=False,
@@ -225,6 +250,8 @@ class ReIDStrategy(SupervisedTemplate):
         for mb in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True,
                        disable=None if self.progress is None else not self.progress):
             images = mb[0].to(self.device)
+            if drop_modalities:
+                images = blank_modalities(images, drop_modalities)
             batch = {"images": images, "pids": mb[2], "camids": mb[3], "indices": mb[4]}
             with self.autocast():
                 out = self.model(images, batch)

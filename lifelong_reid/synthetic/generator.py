@@ -36,10 +36,13 @@ class SyntheticDomain:
             visible. With both visible and infrared cameras the domain is visible-infrared: queries are the
             test identities' infrared images, the gallery their visible images (protocol ``regdb``: nothing
             removed, since query and gallery cameras differ).
+        tuple_modalities: e.g. ``("rgb", "nir", "tir")``: every sample is a multi-modal tuple of the same
+            instant in each modality (``Sample.modality_paths``), as RGBNT201 / RGBNT100 / MSVR310.
     """
 
     def __init__(self, name: str, seed: int, num_train_ids: int = 40, num_test_ids: int = 30,
-                 num_cameras: int = 3, images_per_camera: int = 3, camera_modalities: tuple | None = None):
+                 num_cameras: int = 3, images_per_camera: int = 3, camera_modalities: tuple | None = None,
+                 tuple_modalities: tuple | None = None):
         if num_train_ids < 0 or num_test_ids < 0 or images_per_camera < 1:
             raise ValueError("identity and image counts must be non-negative (images_per_camera >= 1)")
         modalities = tuple(camera_modalities) if camera_modalities else ("rgb",) * num_cameras
@@ -47,6 +50,9 @@ class SyntheticDomain:
             raise ValueError(f"camera_modalities needs one of {SYNTHETIC_MODALITIES} per camera ({num_cameras}), "
                              f"got {camera_modalities}")
         self.camera_modalities = modalities
+        if tuple_modalities and not set(tuple_modalities) <= set(SYNTHETIC_MODALITIES):
+            raise ValueError(f"tuple_modalities must be among {SYNTHETIC_MODALITIES}, got {tuple_modalities}")
+        self.tuple_modalities = tuple(tuple_modalities) if tuple_modalities else None
         self.name, self.seed = name, seed
         self.num_train_ids, self.num_test_ids = num_train_ids, num_test_ids
         self.num_cameras, self.images_per_camera = num_cameras, images_per_camera
@@ -77,20 +83,23 @@ class SyntheticDomain:
     def _sample(self, pid: int, camid: int, k: int) -> Sample:
         ident = self.identity(pid)
         view = draw_view(self._view_rng(pid, camid, k), self.style, camid, ident)
-        return Sample(path=f"{SCHEME}{self.name}/{pid}/{camid}/{k}", pid=pid, camid=camid, domain=self.name,
-                      modality=self.camera_modalities[camid], caption=caption(ident),
-                      attributes=public_attributes(ident), part_boxes=part_boxes(ident, view))
+        key = f"{SCHEME}{self.name}/{pid}/{camid}/{k}"
+        tuples = {m: f"{key}#{m}" for m in self.tuple_modalities} if self.tuple_modalities else None
+        return Sample(path=key, pid=pid, camid=camid, domain=self.name,
+                      modality="multi" if tuples else self.camera_modalities[camid], caption=caption(ident),
+                      attributes=public_attributes(ident), part_boxes=part_boxes(ident, view), modality_paths=tuples)
 
     def warmth(self, pid: int) -> float:
         """Identity ``pid``'s thermal brightness offset in ``[-1, 1]`` (used by the ``tir`` rendering)."""
         return float(np.random.default_rng([self.seed, 3, pid]).uniform(-1, 1))
 
     def _render_key(self, path: str) -> Image.Image:
-        pid, camid, k = (int(v) for v in path[len(SCHEME):].split("/")[-3:])
+        key, _, modality = path.partition("#")
+        pid, camid, k = (int(v) for v in key[len(SCHEME):].split("/")[-3:])
         ident = self.identity(pid)
         rng = self._view_rng(pid, camid, k)
         view = draw_view(rng, self.style, camid, ident)
-        modality = self.camera_modalities[camid]
+        modality = modality or self.camera_modalities[camid]
         return render(ident, view, self.style, rng, modality, self.warmth(pid) if modality == "tir" else 0.0)
 
     @property
@@ -98,8 +107,11 @@ class SyntheticDomain:
         """Whether the domain has both visible and non-visible cameras."""
         return "rgb" in self.camera_modalities and any(m != "rgb" for m in self.camera_modalities)
 
-    def image_loader(self, sample: Sample) -> Image.Image:
-        """Render ``sample`` (a ``synthetic://`` path of this domain) as a 64x128 RGB image."""
+    def image_loader(self, sample: Sample):
+        """Render ``sample`` (a ``synthetic://`` path of this domain) as a 64x128 RGB image, or a list of
+        them (one per modality) for a multi-modal tuple."""
+        if sample.modality_paths:
+            return [self.load_image(p).copy() for p in sample.image_paths()]
         return self.load_image(sample.path).copy()
 
     def build(self) -> DomainData:
