@@ -2,7 +2,8 @@
 
 - ``lreid-setting1``, ``lreid-setting2``, ``dask-setting1``, ``dask-setting2``: the lifelong settings of
   :mod:`~lifelong_reid.streams.settings`, read from the data root;
-- ``lifelong:A,B,C[+U1,U2]``: any order of readable datasets (registry names), then ``+`` unseen ones;
+- ``lifelong:A,B,C[+U1,U2]``: any order of readable datasets (registry names, or folders / manifests under
+  the data root such as ``market1501-mini``), then ``+`` unseen ones;
 - ``supervised:NAME``: one dataset as one experience with its own query / gallery;
 - ``dg:A->B`` and ``dg-loo:B``: MUVA's single-source and leave-one-out domain generalization protocols
   (:mod:`~lifelong_reid.streams.generalization`);
@@ -94,13 +95,21 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
 
         spec = name.split(":", 1)[1]
         train_part, _, unseen_part = spec.partition("+")
-        train = [read_dataset(d.strip(), data_root) for d in train_part.split(",") if d.strip()]
+        train = [_read_any(d.strip(), data_root) for d in train_part.split(",") if d.strip()]
         if ids_per_domain:
             train = [limit_identities(d, ids_per_domain) for d in train]
-        unseen = [read_dataset(d.strip(), data_root) for d in unseen_part.split(",") if d.strip()]
+        unseen = [_read_any(d.strip(), data_root) for d in unseen_part.split(",") if d.strip()]
         return lifelong_stream(train, unseen, transforms=transforms, name=name)
     raise ConfigError(f"unknown stream {name!r}; known: {', '.join(stream_names())}, lifelong:A,B[+U], "
                       "supervised:NAME, unsupervised:NAME, dg:A->B, dg-loo:B")
+
+
+def _read_any(name: str, data_root):
+    """A registered dataset by name, else any folder or manifest readable by its layout."""
+    from lifelong_reid.data.detect import read_domain
+    from lifelong_reid.data.registry import dataset_names, read_dataset
+
+    return read_dataset(name, data_root) if name in dataset_names() else read_domain(name, data_root)
 
 
 __all__ = ["build_stream", "stream_names", "IDS_PER_DOMAIN"]

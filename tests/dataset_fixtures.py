@@ -63,6 +63,30 @@ def write_grid_mat(path: Path, train_ids: list[int]) -> None:
     savemat(str(path), {"trainIdxAll": cells})
 
 
+def write_sysu(root):
+    (root / "exp").mkdir(parents=True)
+    (root / "exp" / "train_id.txt").write_text("1,2")
+    (root / "exp" / "val_id.txt").write_text("3")
+    (root / "exp" / "test_id.txt").write_text("7,8")
+    for cam in range(1, 7):
+        for pid in (1, 3, 7, 8):
+            touch(root / f"cam{cam}" / f"{pid:04d}" / "0001.jpg")
+    return root
+
+
+def write_regdb(root, trial=1):
+    for split, pids in (("train", (0, 1)), ("test", (5, 6))):
+        for modal, folder, letter in (("visible", "Visible", "v"), ("thermal", "Thermal", "t")):
+            lines = []
+            for pid in pids:
+                rel = f"{folder}/{pid}/female_back_{letter}_0000{pid}_{pid}.bmp"
+                touch(root / rel)
+                lines.append(f"{rel} {pid}")
+            touch(root / "idx" / f"{split}_{modal}_{trial}.txt")
+            (root / "idx" / f"{split}_{modal}_{trial}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
 def write_all(root: Path) -> Path:
     """Every registered dataset under ``root`` (tiny, but readable and evaluable)."""
     write_market_layout(root / "Market-1501")

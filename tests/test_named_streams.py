@@ -10,7 +10,7 @@ from lifelong_reid.errors import ConfigError, DatasetLayoutError
 from lifelong_reid.streams import build_stream
 from lifelong_reid.streams.settings import SETTINGS
 
-from dataset_fixtures import write_all
+from dataset_fixtures import write_all, write_regdb
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +122,17 @@ def test_synthetic_dg_leaves_one_domain_out():
     merged = b.domains[b.train_domains[0]]
     img = merged.image_loader(merged.train[-1])  # a sample of synth-dg3, through the merged loader
     assert img.size == (64, 128)
+
+
+def test_lifelong_order_over_folders_outside_the_registry(shared_data):
+    b = build_stream("lifelong:market1501-mini,cuhk03-mini", shared_data, ids_per_domain=50)
+    assert b.train_domains == ["market1501-mini", "cuhk03-mini"]
+    assert len({s.pid for s in b.domains["market1501-mini"].train}) == 50
+
+
+def test_unsupervised_regdb_from_its_files(tmp_path):
+    write_regdb(tmp_path / "RegDB")
+    b = build_stream("unsupervised:regdb", tmp_path)
+    assert set(b.train_stream[0].dataset.targets) == {-1} and b.protocol["regdb"] == "regdb"
+    with pytest.raises(ConfigError, match="unsupervised streams are for"):
+        build_stream("unsupervised:market1501", tmp_path)

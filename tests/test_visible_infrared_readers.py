@@ -7,18 +7,7 @@ from lifelong_reid.data.registry import read_dataset
 from lifelong_reid.data.visible_infrared import read_llcm, read_regdb
 from lifelong_reid.errors import DatasetLayoutError
 
-from dataset_fixtures import touch
-
-
-def write_sysu(root):
-    (root / "exp").mkdir(parents=True)
-    (root / "exp" / "train_id.txt").write_text("1,2")
-    (root / "exp" / "val_id.txt").write_text("3")
-    (root / "exp" / "test_id.txt").write_text("7,8")
-    for cam in range(1, 7):
-        for pid in (1, 3, 7, 8):
-            touch(root / f"cam{cam}" / f"{pid:04d}" / "0001.jpg")
-    return root
+from dataset_fixtures import touch, write_regdb, write_sysu
 
 
 def test_sysu_splits_by_id_files_and_modality_with_sysu_camera_numbers(tmp_path):
@@ -31,19 +20,6 @@ def test_sysu_splits_by_id_files_and_modality_with_sysu_camera_numbers(tmp_path)
     (tmp_path / "SYSU-MM01" / "exp" / "test_id.txt").unlink()
     with pytest.raises(DatasetLayoutError, match="test_id.txt is missing"):
         read_dataset("sysu-mm01", tmp_path)
-
-
-def write_regdb(root, trial=1):
-    for split, pids in (("train", (0, 1)), ("test", (5, 6))):
-        for modal, folder, letter in (("visible", "Visible", "v"), ("thermal", "Thermal", "t")):
-            lines = []
-            for pid in pids:
-                rel = f"{folder}/{pid}/female_back_{letter}_0000{pid}_{pid}.bmp"
-                touch(root / rel)
-                lines.append(f"{rel} {pid}")
-            touch(root / "idx" / f"{split}_{modal}_{trial}.txt")
-            (root / "idx" / f"{split}_{modal}_{trial}.txt").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def test_regdb_trial_and_both_directions(tmp_path):
