@@ -1,0 +1,41 @@
+"""VLADR's stage-2 losses and the affinity term of the official code. ``dist`` is the cosine distance
+``1 - cos`` (features are compared on the unit sphere, as CLIP's).
+
+Shapes: ``B`` batch, ``K`` attributes, ``E`` feature size, ``D`` old domains.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``1 - cos(a, b)`` over the last dimension."""
+    return 1.0 - (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1)
+
+
+def cma_loss(visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """Cross-modal attribute alignment ``L_CMA = sum_k dist(v_k, t_k)`` (paper, Stage-2 loss), averaged
+    over the batch: ``(B, K, E)`` visual and ``(B, K, E)`` text attribute features -> scalar."""
+    return cosine_distance(visual, text.detach()).sum(-1).mean()
+
+
+def ida_loss(visual: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """Cross-domain attribute alignment ``L_IDA = sum_k dist(v_k, p_k^old)`` (paper, Stage-2 loss):
+    ``(B, K, E)`` features against ``(D, K, E)`` old-domain prototypes, averaged over batch and domains."""
+    d = cosine_distance(visual.unsqueeze(1), prototypes.to(visual.device).unsqueeze(0))  # (B, D, K)
+    return d.sum(-1).mean()
+
+
+def affinity_kl(new: torch.Tensor, old: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """KL(old || new) between the batch affinity distributions of ``(B, F)`` features of the old
+    (frozen) and the new model: each row of ``softmax(cos / temperature)`` with the diagonal removed."""
+    def log_affinity(x):
+        x = F.normalize(x, dim=-1)
+        sim = x @ x.t() / temperature
+        sim = sim.masked_fill(torch.eye(len(x), dtype=torch.bool, device=x.device), float("-inf"))
+        return F.log_softmax(sim, dim=-1)
+
+    log_new, log_old = log_affinity(new), log_affinity(old.detach())
+    mask = ~torch.eye(len(new), dtype=torch.bool, device=new.device)
+    return (log_old.exp() * (log_old - log_new))[mask].sum() / len(new)

@@ -1,0 +1,98 @@
+"""VLADR components: prompts read with captions, orthogonality, per-attribute visual queries, the
+prototype memory and the stage-2 losses (hand-computed values, gradients, state round trips)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lifelong_reid.models import build_model
+from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, cosine_distance, ida_loss
+from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
+from lifelong_reid.plugins.vladr.prompts import (AttributePromptLearner, orthogonality_loss,
+                                                 random_partition_captions)
+from lifelong_reid.plugins.vladr.visual import AttributeQueries
+from lifelong_reid.testing import tiny_config
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(tiny_config())
+
+
+def test_prompts_give_global_and_attribute_features_and_only_prompts_learn(model):
+    pl = AttributePromptLearner(model.clip, num_attributes=3, prompt_length=2)
+    tokens = model.tokenize(["a man in a red shirt", "a woman with a black backpack"])
+    g, a = pl(tokens)
+    assert g.shape == (2, 128) and a.shape == (2, 3, 128)
+    (g.sum() + a.sum()).backward()
+    assert pl.attribute_prompts.grad.abs().sum() > 0 and pl.global_prompt.grad.abs().sum() > 0
+    assert set(n for n, _ in pl.named_parameters()) == {"global_prompt", "attribute_prompts"}
+    # the caption matters: different captions, different attribute features
+    assert not torch.allclose(a[0], a[1])
+
+
+def test_long_captions_are_cut_to_fit_the_context(model):
+    pl = AttributePromptLearner(model.clip, num_attributes=4, prompt_length=4)
+    g, a = pl(model.tokenize(["word " * 200]))
+    assert torch.isfinite(g).all() and a.shape == (1, 4, 128)
+    with pytest.raises(ValueError, match="no room"):
+        AttributePromptLearner(model.clip, num_attributes=20, prompt_length=4)
+
+
+def test_orthogonality_loss_hand_values():
+    eye = torch.eye(3).unsqueeze(0)
+    assert orthogonality_loss(eye).item() == pytest.approx(0.0)
+    same = torch.ones(1, 3, 4)
+    assert orthogonality_loss(same).item() == pytest.approx(1.0)
+
+
+def test_random_partition_deals_every_word_once():
+    groups = random_partition_captions(["a man in a red shirt with jeans"], 3, seed=1)[0]
+    assert len(groups) == 3
+    assert sorted(" ".join(groups).split()) == sorted("a man in a red shirt with jeans".split())
+    assert groups == random_partition_captions(["a man in a red shirt with jeans"], 3, seed=1)[0]
+
+
+def test_attribute_queries_project_to_the_text_space(model):
+    vis = model.visual
+    q = AttributeQueries(192, 4, 4, vis.proj)
+    tokens = torch.randn(2, 1 + 32, 192, requires_grad=True)
+    v = q(tokens)
+    assert v.shape == (2, 4, 128)
+    v.sum().backward()
+    assert q.queries.grad.abs().sum() > 0 and tokens.grad[:, 0].abs().sum() == 0  # CLS is not attended
+
+
+def test_memory_ema_normalised_and_round_trips():
+    mem = AttributePrototypeMemory(momentum=0.5)
+    mem.update("a", torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]]]))
+    mem.update("a", torch.tensor([[[0.0, 1.0]]]))
+    expected = torch.tensor([1.0, 1.0]) / math.sqrt(2)
+    assert torch.allclose(mem.prototypes["a"][0], expected, atol=1e-6)
+    assert mem.old_prototypes("a") is None
+    mem.update("b", torch.tensor([[[0.0, 1.0]]]))
+    assert mem.old_prototypes("b").shape == (1, 1, 2)
+    assert mem.nbytes() == 2 * 1 * 2 * 4
+    other = AttributePrototypeMemory()
+    other.load_state_dict(mem.state_dict())
+    assert torch.equal(other.prototypes["b"], mem.prototypes["b"]) and other.momentum == 0.5
+
+
+def test_alignment_losses_hand_values_and_gradients():
+    v = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], requires_grad=True)
+    t = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    assert cma_loss(v, t).item() == pytest.approx(0.0 + 1.0)
+    protos = torch.tensor([[[0.0, 1.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]])
+    # domain 1: dists 1 + 0; domain 2: 0 + 0 -> mean over domains 0.5
+    assert ida_loss(v, protos).item() == pytest.approx(0.5)
+    (cma_loss(v, t) + ida_loss(v, protos)).backward()
+    assert v.grad.abs().sum() > 0
+    assert cosine_distance(torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 0.0])).item() == pytest.approx(2.0)
+
+
+def test_affinity_kl_is_zero_for_the_same_features_and_positive_otherwise():
+    x = torch.randn(6, 8)
+    assert affinity_kl(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    assert affinity_kl(torch.randn(6, 8), x).item() > 0
