@@ -16,13 +16,15 @@ from lifelong_reid.evaluation.protocols import get_protocol
 
 def to_avalanche(dataset: ReIDDataset, transforms):
     """Wrap a :class:`ReIDDataset` as an ``AvalancheDataset`` with ``train``/``eval`` transform groups and
-    ``targets``, ``pids``, ``camids`` data attributes. Items are ``[image, target, pid, camid, index]``."""
+    ``targets``, ``pids``, ``camids`` and ``captions`` (``""`` where a sample has none) data attributes.
+    Items are ``[image, target, pid, camid, index]``."""
     train_tf, eval_tf = transforms
     return make_avalanche_dataset(
         dataset,
         data_attributes=[DataAttribute(dataset.targets, "targets"),
                          DataAttribute(dataset.pids.tolist(), "pids"),
-                         DataAttribute(dataset.camids.tolist(), "camids")],
+                         DataAttribute(dataset.camids.tolist(), "camids"),
+                         DataAttribute([s.caption or "" for s in dataset.samples], "captions")],
         transform_groups=TransformGroups({"train": train_tf, "eval": eval_tf}),
     )
 

@@ -11,9 +11,15 @@ Components (each its own module):
   image encoder's patch tokens);
 - ``memory.py``: the attribute prototype memory (one prototype per attribute per learnt domain, EMA);
 - ``losses.py``: cross-modal attribute alignment ``L_CMA``, cross-domain attribute alignment ``L_IDA``, the
-  old/new affinity KL term.
+  old/new affinity KL term;
+- ``plugin.py``: :class:`VLADRPlugin` wiring them into the strategy's hooks (stage-1 prompt training per
+  domain, stage-2 losses, memory, weight interpolation, checkpoints) and the ablation rows.
 
-Status: the components above are implemented and tested; the plugin that wires them into the strategy's
-hooks (stage-1 prompt training per domain, stage-2 losses, weight interpolation, checkpoints), the
-``lreid caption`` command and the examples are the next step of the VLADR issue.
+Usage in an experiment file::
+
+    from lifelong_reid.plugins.vladr import VLADRConfig, VLADRPlugin
+    plugins = [VLADRPlugin(VLADRConfig())]
 """
+from lifelong_reid.plugins.vladr.plugin import ABLATIONS, VLADRConfig, VLADRPlugin, ablation_config
+
+__all__ = ["VLADRPlugin", "VLADRConfig", "ABLATIONS", "ablation_config"]

@@ -1,0 +1,285 @@
+"""The VLADR plugin: MTAD prompt learning before each domain, ICAR losses while training, the attribute
+prototype memory, and the official code's weight interpolation and affinity KL, each a switch.
+
+Per experience (domain) ``t``:
+
+1. ``lreid_adapt_model``: the first time, the model gets ``vladr_queries`` (:class:`AttributeQueries`),
+   trained with it.
+2. ``lreid_before_experience`` (Stage 1, MTAD): the image encoder is frozen; the global and attribute
+   prompts (initialised from the previous domain's) are trained for ``stage1_epochs`` on the domain's
+   captions with the text-image matching loss (identity-aware contrastive loss between ``t_g`` and the
+   frozen image feature, as CLIP-ReID's stage 1) plus ``ortho_weight`` x the attribute orthogonality loss;
+   they are then frozen and every training caption's text attribute features ``t_k`` are cached. A copy of
+   the model is kept as the old model.
+3. ``lreid_extra_losses`` (Stage 2, ICAR): ``vladr_cma`` (:func:`cma_loss`, ``v_k`` vs ``t_k``),
+   ``vladr_ida`` (:func:`ida_loss`, ``v_k`` vs the prototypes of earlier domains; with
+   ``granularity="global"`` the global projected feature against global prototypes), ``vladr_kl``
+   (affinity KL to the old model's features, off by default); the memory is EMA-updated with ``v_k``.
+4. ``lreid_after_experience``: weight interpolation ``theta <- alpha theta_old + (1 - alpha) theta`` (the
+   official code's ``alpha = 0.6``; ``None`` switches it off).
+
+Ablation rows (:data:`ABLATIONS`, the paper's table): ``baseline`` = no plugin (CLIP-ReID fine-tuning);
+``interpolation`` = the plugin with only the weight interpolation (isolates the official code's extra);
+``mtad`` = learnt prompts, their identity text features reach the image encoder through ``vladr_i2t``
+(CLIP-ReID's image-to-text identity loss); ``cma`` = + cross-modal attribute alignment; ``full`` = + IDA;
+``global_ida`` = IDA on the global feature, no attribute alignment; ``random_partition`` = attribute text
+features from random word groups instead of learnt prompts. Every plugin row keeps the interpolation.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from lifelong_reid.errors import ConfigError
+from lifelong_reid.hooks import hookimpl
+from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, ida_loss
+from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
+from lifelong_reid.plugins.vladr.prompts import AttributePromptLearner, orthogonality_loss, random_partition_captions
+from lifelong_reid.plugins.vladr.visual import AttributeQueries
+
+log = logging.getLogger("lifelong_reid.vladr")
+
+
+@dataclass
+class VLADRConfig:
+    """VLADR's settings (defaults: the paper / official code where they say, else documented choices).
+
+    Attributes:
+        num_attributes: ``K`` local attribute prompts / visual queries. prompt_length: tokens per prompt.
+        stage1_epochs, stage1_lr, stage1_batch: MTAD prompt training per domain.
+        mtad: learn attribute prompts (else ``random_partition`` or the caption itself gives ``t_k``).
+        random_partition: ``t_k`` from random word groups of the caption (the ablation).
+        i2t: CLIP-ReID's image-to-text identity loss against each identity's mean global text feature.
+        cma, ida: the stage-2 losses; granularity: ``"attribute"`` or ``"global"`` (Global + IDA row).
+        cma_weight, ida_weight, ortho_weight, kl_weight: loss weights.
+        affinity_kl: the official code's old/new affinity KL term.
+        weight_interpolation: ``alpha`` of the interpolation with the previous model, ``None`` = off.
+        ema_momentum: of the prototype memory.
+    """
+
+    num_attributes: int = 4
+    prompt_length: int = 4
+    stage1_epochs: int = 10
+    stage1_lr: float = 3.5e-4
+    stage1_batch: int = 64
+    mtad: bool = True
+    random_partition: bool = False
+    i2t: bool = True
+    cma: bool = True
+    ida: bool = True
+    granularity: str = "attribute"
+    i2t_weight: float = 1.0
+    cma_weight: float = 1.0
+    ida_weight: float = 1.0
+    ortho_weight: float = 0.1
+    kl_weight: float = 1.0
+    affinity_kl: bool = False
+    weight_interpolation: Optional[float] = 0.6
+    ema_momentum: float = 0.9
+
+    def __post_init__(self):
+        if self.granularity not in ("attribute", "global"):
+            raise ConfigError(f"vladr granularity must be 'attribute' or 'global', got {self.granularity!r}")
+        if self.weight_interpolation is not None and not 0.0 <= self.weight_interpolation < 1.0:
+            raise ConfigError(f"vladr weight_interpolation must be in [0, 1) or None, got {self.weight_interpolation}")
+
+
+ABLATIONS = {
+    "baseline": None,
+    "interpolation": dict(mtad=False, i2t=False, cma=False, ida=False),
+    "mtad": dict(cma=False, ida=False),
+    "cma": dict(ida=False),
+    "full": dict(),
+    "global_ida": dict(granularity="global", cma=False),
+    "random_partition": dict(mtad=False, random_partition=True),
+}
+
+
+def ablation_config(row: str, **overrides) -> Optional[VLADRConfig]:
+    """The :class:`VLADRConfig` of an ablation row (``None`` for the baseline: run without the plugin)."""
+    if row not in ABLATIONS:
+        raise ConfigError(f"unknown VLADR ablation row {row!r}; rows: {', '.join(ABLATIONS)}")
+    base = ABLATIONS[row]
+    return None if base is None else VLADRConfig(**{**base, **overrides})
+
+
+def _frozen_copy(model):
+    """A frozen, eval-mode copy of ``model``. The tokenizer is shared, not copied; the copy runs without
+    the per-layer plugin hooks (``visual.hook``), as the model was before any plugin touched it."""
+    tokenizer, hook = getattr(model, "tokenizer", None), model.visual.hook
+    model.tokenizer, model.visual.hook = None, None
+    try:
+        old = copy.deepcopy(model)
+    finally:
+        model.tokenizer, model.visual.hook = tokenizer, hook
+    old.tokenizer = tokenizer
+    for p in old.parameters():
+        p.requires_grad_(False)
+    return old.eval()
+
+
+class VLADRPlugin:
+    """Register with ``plugins = [VLADRPlugin(VLADRConfig(...))]`` in an experiment file."""
+
+    name = "vladr"
+
+    def __init__(self, config: Optional[VLADRConfig] = None):
+        self.cfg = config or VLADRConfig()
+        self.memory = AttributePrototypeMemory(self.cfg.ema_momentum)
+        self.prompts: Optional[AttributePromptLearner] = None
+        self.text_attributes: Optional[torch.Tensor] = None  # (N, K, E) for the current domain
+        self.identity_text: Optional[torch.Tensor] = None  # (C, E) mean global text feature per label
+        self.old_model = None
+        self.domain = None
+
+    # ------------------------------------------------------------------ model
+    @hookimpl
+    def lreid_adapt_model(self, model, experience, strategy):
+        if not hasattr(model, "vladr_queries"):
+            vis = model.visual
+            width = vis.ln_post.normalized_shape[0]
+            heads = max(1, width // 64)
+            model.vladr_queries = AttributeQueries(width, self.cfg.num_attributes, heads, vis.proj)
+        if self.prompts is None:
+            self.prompts = AttributePromptLearner(model.clip, self.cfg.num_attributes, self.cfg.prompt_length)
+        self.prompts.to(next(model.parameters()).device)
+
+    # ------------------------------------------------------------------ stage 1
+    def _captions(self, experience) -> list[str]:
+        captions = list(experience.dataset.captions)
+        missing = sum(1 for c in captions if not c)
+        if missing:
+            raise ConfigError(f"plugin 'vladr' needs a caption for every training image; {missing} of {len(captions)} "
+                              "have none (attach captions with lifelong_reid.data.side_info.attach_side_info, or use a "
+                              "stream whose samples carry captions)")
+        return captions
+
+    @torch.no_grad()
+    def _image_features(self, strategy, experience) -> torch.Tensor:
+        feats, _, _ = strategy.extract_features(experience.dataset.eval(), desc="vladr image features")
+        d = strategy.model.visual.ln_post.normalized_shape[0]
+        return feats[:, d:]  # the projected CLS (E)
+
+    def _train_prompts(self, strategy, tokens, image_feats, pids) -> None:
+        opt = torch.optim.Adam(self.prompts.parameters(), lr=self.cfg.stage1_lr)
+        device = image_feats.device
+        n = len(tokens)
+        gen = torch.Generator().manual_seed(strategy.config.seed * 1000 + strategy.experience.current_experience)
+        for _ in range(self.cfg.stage1_epochs):
+            for idx in torch.randperm(n, generator=gen).split(self.cfg.stage1_batch):
+                t_g, t_k = self.prompts(tokens[idx].to(device))
+                img = F.normalize(image_feats[idx], dim=-1)
+                txt = F.normalize(t_g, dim=-1)
+                logits = img @ txt.t() / 0.07
+                same = (pids[idx][:, None] == pids[idx][None, :]).float().to(device)
+                target = same / same.sum(1, keepdim=True)
+                loss = -(target * F.log_softmax(logits, 1)).sum(1).mean() - (target * F.log_softmax(logits.t(), 1)).sum(1).mean()
+                loss = loss + self.cfg.ortho_weight * orthogonality_loss(t_k)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    @torch.no_grad()
+    def _text_features(self, model, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, E)`` global and ``(N, K, E)`` attribute text features of the captions."""
+        globs, attrs = [], []
+        for s in range(0, len(captions), 256):
+            chunk = captions[s:s + 256]
+            tokens = model.tokenize(chunk)
+            if self.cfg.mtad and not self.cfg.random_partition:
+                g, t = self.prompts(tokens)
+            else:
+                g = model.encode_text(tokens)
+                if self.cfg.random_partition:
+                    groups = random_partition_captions(chunk, self.cfg.num_attributes)
+                    flat = [w for grp in groups for w in grp]
+                    t = model.encode_text(model.tokenize(flat)).view(len(chunk), self.cfg.num_attributes, -1)
+                else:
+                    t = g.unsqueeze(1).expand(-1, self.cfg.num_attributes, -1)
+            globs.append(g.float())
+            attrs.append(t.float())
+        return torch.cat(globs), torch.cat(attrs)
+
+    @hookimpl
+    def lreid_before_experience(self, strategy, experience):
+        self.domain = str(experience.current_experience)
+        self.old_model = _frozen_copy(strategy.model) if experience.current_experience > 0 else None
+        captions = self._captions(experience)
+        model = strategy.model
+        if self.cfg.mtad and not self.cfg.random_partition and self.cfg.stage1_epochs > 0:
+            tokens = model.tokenize(captions).cpu()
+            image_feats = self._image_features(strategy, experience)
+            pids = torch.as_tensor(list(experience.dataset.pids))
+            for p in self.prompts.parameters():
+                p.requires_grad_(True)
+            self._train_prompts(strategy, tokens, image_feats.to(next(model.parameters()).device), pids)
+            for p in self.prompts.parameters():  # frozen after stage 1, as in the paper
+                p.requires_grad_(False)
+        text_global, self.text_attributes = self._text_features(model, captions)
+        labels = torch.as_tensor(list(experience.dataset.targets))
+        centres = torch.zeros(int(labels.max()) + 1, text_global.shape[1]).index_add_(0, labels, F.normalize(text_global, dim=-1))
+        self.identity_text = F.normalize(centres, dim=-1)
+
+    # ------------------------------------------------------------------ stage 2
+    @hookimpl
+    def lreid_extra_losses(self, outputs, batch, strategy):
+        if self.text_attributes is None or not strategy.model.training:
+            return None
+        v = strategy.model.vladr_queries(outputs["tokens"])  # (B, K, E)
+        losses = {}
+        if self.cfg.i2t and self.identity_text is not None:
+            img = F.normalize(outputs["global_proj"], dim=-1)
+            logits = img @ self.identity_text.to(img.device).t() / 0.07
+            losses["vladr_i2t"] = self.cfg.i2t_weight * F.cross_entropy(logits, batch["targets"].to(img.device))
+        if self.cfg.cma:
+            t = self.text_attributes[batch["indices"].cpu()].to(v.device)
+            losses["vladr_cma"] = self.cfg.cma_weight * cma_loss(v, t)
+        feats = v if self.cfg.granularity == "attribute" else outputs["global_proj"].unsqueeze(1)
+        if self.cfg.ida:
+            old = self.memory.old_prototypes(self.domain)
+            if old is not None and old.shape[1:] == feats.shape[1:]:
+                losses["vladr_ida"] = self.cfg.ida_weight * ida_loss(feats, old)
+        self.memory.update(self.domain, feats)
+        if self.cfg.affinity_kl and self.old_model is not None:
+            with torch.no_grad():
+                old_out = self.old_model(batch["images"], batch)
+            losses["vladr_kl"] = self.cfg.kl_weight * affinity_kl(outputs["feat"], old_out["feat"])
+        return losses or None
+
+    @hookimpl
+    def lreid_after_experience(self, strategy, experience):
+        alpha = self.cfg.weight_interpolation
+        if alpha is None or self.old_model is None:
+            return
+        old = self.old_model.state_dict()
+        with torch.no_grad():
+            for name, p in strategy.model.state_dict().items():
+                if name in old and old[name].shape == p.shape and p.is_floating_point() and "classifier" not in name:
+                    p.mul_(1 - alpha).add_(old[name].to(p.device), alpha=alpha)
+        log.info("vladr: interpolated with the previous model (alpha=%.2f); memory %d bytes", alpha,
+                 self.memory.nbytes())
+
+    # ------------------------------------------------------------------ checkpoints
+    @hookimpl
+    def lreid_state_dict(self, strategy):
+        return {"vladr": {"config": asdict(self.cfg), "memory": self.memory.state_dict(),
+                          "prompts": self.prompts.state_dict() if self.prompts is not None else None}}
+
+    @hookimpl
+    def lreid_load_state_dict(self, state, strategy):
+        mine = state.get("vladr")
+        if not mine:
+            return
+        self.memory.load_state_dict(mine["memory"])
+        model = strategy.model
+        if not hasattr(model, "vladr_queries"):
+            self.lreid_adapt_model(model, None, strategy)
+        if mine["prompts"] is not None:
+            if self.prompts is None:
+                self.prompts = AttributePromptLearner(model.clip, self.cfg.num_attributes, self.cfg.prompt_length)
+            self.prompts.load_state_dict(mine["prompts"])
