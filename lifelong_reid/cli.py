@@ -1,5 +1,6 @@
 """The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid eval CHECKPOINT``,
-``lreid search CHECKPOINT QUERY_DIR GALLERY_DIR``, ``lreid plugins list``.
+``lreid search CHECKPOINT QUERY_DIR GALLERY_DIR``, ``lreid caption IMAGE_DIR``, ``lreid datasets check ROOT``,
+``lreid plugins list``.
 
 User mistakes (:class:`~lifelong_reid.errors.LReIDError`) print one line, ``error: ...``, and exit with
 status 2; nothing already written is removed.
@@ -45,17 +46,19 @@ def main():
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config field, e.g. --set lr=1e-4 --set image_size=[128,64]. Repeatable.")
 @click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@click.option("--synthetic", is_flag=True,
+              help="Run the experiment's offline variant (its synthetic_config: synthetic stream, tiny model, CPU).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @_user_errors
-def run(experiment, data_root, output, device, seed, epochs, resume, overrides, block, progress):
+def run(experiment, data_root, output, device, seed, epochs, resume, overrides, block, synthetic, progress):
     """Run an EXPERIMENT file (see examples/)."""
     from lifelong_reid.experiment import load_experiment, resolve_config
     from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.runner import run_experiment
 
     module = load_experiment(experiment)
-    config = resolve_config(module, overrides=overrides, data_root=data_root, device=device, seed=seed,
-                            epochs=epochs, output=output)
+    config = resolve_config(module, overrides=overrides, synthetic=synthetic, data_root=data_root, device=device,
+                            seed=seed, epochs=epochs, output=output)
     pm = get_plugin_manager(block=block)
     for plugin in getattr(module, "plugins", []):
         register(pm, plugin)
@@ -131,6 +134,26 @@ def search(checkpoint, query_dir, gallery_dir, top, output, device, experiment, 
         click.echo(f"ranked lists: {output}")
 
 
+@main.command()
+@click.argument("image_dir", type=click.Path(file_okay=False))
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Captions JSON to write.")
+@click.option("--model", default="Salesforce/blip-image-captioning-base", show_default=True,
+              help="BLIP model name (Hugging Face) or a local folder saved with save_pretrained.")
+@click.option("--parts/--no-parts", default=True, show_default=True,
+              help="Describe head, upper body, lower body and feet (VLADR's per-part questions), or one caption.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--max-new-tokens", type=int, default=15, show_default=True)
+@_user_errors
+def caption(image_dir, output, model, parts, device, batch_size, max_new_tokens):
+    """Caption every image under IMAGE_DIR with BLIP and write {relative path: caption} as JSON."""
+    from lifelong_reid.captioning import write_captions
+
+    table = write_captions(image_dir, output, model=model, device=device, parts=parts, batch_size=batch_size,
+                           max_new_tokens=max_new_tokens)
+    click.echo(f"{len(table)} captions written to {output}")
+
+
 @main.group()
 def datasets():
     """Inspect datasets under a data root."""
@@ -143,30 +166,12 @@ def datasets():
 def datasets_check(root, stream):
     """Report, for every known dataset under ROOT, whether it is found (with counts against the published
     statistics), missing or malformed; with --stream, whether that stream can run (exit 1 if not)."""
-    from lifelong_reid.data.check import check_root, check_spec, format_status
-    from lifelong_reid.data.registry import dataset_names, get_dataset
+    from lifelong_reid.data.check import check_root, check_stream, format_status
 
     if stream:
-        from lifelong_reid.streams.settings import domains_of, get_setting
-
-        try:
-            setting = get_setting(stream)
-        except KeyError as e:
-            raise LReIDError(str(e.args[0])) from None
-        if not Path(root).is_dir():
-            raise LReIDError(f"{root}: no such data folder")
-        ready = True
-        click.echo(f"stream {stream}: train {' -> '.join(setting.train)}; unseen {', '.join(setting.unseen)}")
-        for name in domains_of(stream):
-            if name not in dataset_names():
-                click.echo(f"no reader {name}: this version cannot read it yet")
-                ready = False
-                continue
-            status = check_spec(get_dataset(name), root)
-            ready &= status.ok
-            for line in format_status(status):
-                click.echo(line)
-        click.echo(f"stream {stream}: {'ready' if ready else 'NOT ready'}")
+        ready, lines = check_stream(stream, root)
+        for line in lines:
+            click.echo(line)
         sys.exit(0 if ready else 1)
     for status in check_root(root):
         for line in format_status(status):

@@ -48,14 +48,24 @@ def load_experiment(path: str | Path) -> ModuleType:
     return module
 
 
-def resolve_config(module: ModuleType, *, overrides=(), **options) -> RunConfig:
+def resolve_config(module: ModuleType, *, overrides=(), synthetic: bool = False, **options) -> RunConfig:
     """A copy of ``module.config`` with command-line ``options`` (``None`` values ignored) and ``--set``
-    ``overrides`` applied, in that order.
+    ``overrides`` applied, in that order. With ``synthetic`` (``lreid run --synthetic``) the module's
+    ``synthetic_config(config)`` is applied first and ``extra["synthetic"]`` is set, so that ``stream(config)``
+    builds the offline variant.
 
     Raises:
-        ConfigError: an unknown key or a badly typed value.
+        ConfigError: an unknown key or a badly typed value; ``synthetic`` for a module without
+            ``synthetic_config``.
     """
     config = copy.deepcopy(module.config)
+    if synthetic:
+        variant = getattr(module, "synthetic_config", None)
+        if variant is None:
+            raise ConfigError(f"{getattr(module, '__file__', 'the experiment')} has no synthetic variant (define "
+                              "`def synthetic_config(config): ...`)")
+        config = variant(config)
+        config.extra["synthetic"] = True
     for key, value in options.items():
         if value is not None:
             config.set(key, value)

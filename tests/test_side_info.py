@@ -73,3 +73,13 @@ def test_attribute_file_of_another_kind_is_an_error(tmp_path):
     savemat(str(tmp_path / "x.mat"), {"other": [1]})
     with pytest.raises(ManifestError, match="market_attribute"):
         load_identity_attributes(tmp_path / "x.mat")
+
+
+def test_captions_from_attributes_fill_only_missing_captions():
+    from lifelong_reid.data.side_info import captions_from_attributes
+
+    s1 = Sample("a.jpg", 1, 0, "d", attributes={"gender": "female", "hair": "long"})
+    s2 = Sample("b.jpg", 2, 0, "d", caption="kept", attributes={"gender": "male"})
+    s3 = Sample("c.jpg", 3, 0, "d")
+    d = captions_from_attributes(DomainData(name="d", train=[s1, s2, s3]))
+    assert [s.caption for s in d.train] == ["a female, with long hair", "kept", None]

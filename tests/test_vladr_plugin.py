@@ -78,3 +78,41 @@ def test_a_killed_vladr_run_resumes_to_the_same_results(tmp_path):
         run(tmp_path / "killed", crash=True)
     resumed = run(tmp_path / "killed", resume=True)
     assert json.dumps(resumed["matrix"]) == json.dumps(full["matrix"])
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("name", ["vladr_setting1.py", "vladr_setting2.py"])
+def test_examples_stop_before_training_with_the_check_report(tmp_path, name):
+    from click.testing import CliRunner
+
+    from lifelong_reid.cli import main
+
+    r = CliRunner().invoke(main, ["run", str(EXAMPLES / name), "--data-root", str(tmp_path), "--output",
+                                  str(tmp_path / "out")])
+    assert r.exit_code == 2, r.output
+    assert "not ready" in r.output and "missing    market1501" in r.output
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_synthetic_variant_of_the_example_is_the_tiny_cpu_setting():
+    from lifelong_reid.experiment import load_experiment, resolve_config
+
+    module = load_experiment(EXAMPLES / "vladr_setting1.py")
+    real = resolve_config(module)
+    assert (real.model, real.pretrained, real.batch_p * real.batch_k, real.lr, real.epochs) == \
+        ("ViT-B-16", "openai", 64, 5e-6, 60)
+    cfg = resolve_config(module, synthetic=True, epochs=3)
+    assert (cfg.model, cfg.device, cfg.epochs, cfg.extra["synthetic"]) == ("lreid-tiny-vit", "cpu", 3, True)
+    b = module.stream(cfg)
+    assert b.name == "synthetic-setting1" and len(b.train_stream) == 5
+
+
+def test_synthetic_flag_needs_a_synthetic_variant(tmp_path):
+    from click.testing import CliRunner
+
+    from lifelong_reid.cli import main
+
+    r = CliRunner().invoke(main, ["run", str(EXAMPLES / "quickstart.py"), "--synthetic", "--output", str(tmp_path)])
+    assert r.exit_code == 2 and "has no synthetic variant" in r.output

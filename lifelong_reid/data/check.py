@@ -96,3 +96,46 @@ def format_status(r: DatasetStatus) -> list[str]:
     else:
         lines.append("           (not a registered dataset; readable by its layout)")
     return lines
+
+
+def check_stream(name: str, data_root: str | os.PathLike) -> tuple[bool, list[str]]:
+    """Whether every domain of the named stream is readable under ``data_root``, and the report lines.
+
+    Raises:
+        LReIDError: unknown stream name or no such data folder.
+    """
+    from lifelong_reid.streams.settings import domains_of, get_setting
+
+    try:
+        setting = get_setting(name)
+    except KeyError as e:
+        raise LReIDError(str(e.args[0])) from None
+    if not Path(data_root).is_dir():
+        raise LReIDError(f"{data_root}: no such data folder")
+    ready = True
+    lines = [f"stream {name}: train {' -> '.join(setting.train)}; unseen {', '.join(setting.unseen)}"]
+    for dataset in domains_of(name):
+        if dataset not in dataset_names():
+            lines.append(f"no reader {dataset}: this version cannot read it yet")
+            ready = False
+            continue
+        status = check_spec(get_dataset(dataset), data_root)
+        ready &= status.ok
+        lines += format_status(status)
+    lines.append(f"stream {name}: {'ready' if ready else 'NOT ready'}")
+    return ready, lines
+
+
+def require_stream(name: str, data_root) -> None:
+    """Stop before training when a named stream cannot run.
+
+    Raises:
+        DatasetLayoutError: with the ``lreid datasets check --stream`` report as the message.
+    """
+    from lifelong_reid.errors import DatasetLayoutError
+
+    if data_root is None:
+        raise DatasetLayoutError(f"stream {name} reads real datasets: pass --data-root (or --synthetic)")
+    ready, lines = check_stream(name, data_root)
+    if not ready:
+        raise DatasetLayoutError("the datasets of this stream are not ready:\n" + "\n".join(lines))

@@ -211,3 +211,15 @@ def attach_side_info(domain: DomainData, *, captions: Optional[dict] = None, par
 
     return dataclasses.replace(domain, train=[update(s) for s in domain.train], query=[update(s) for s in domain.query],
                                gallery=[update(s) for s in domain.gallery])
+
+
+def captions_from_attributes(domain: DomainData) -> DomainData:
+    """A copy of ``domain`` where every sample with attributes but no caption gets
+    :func:`attributes_sentence` of its attributes as caption."""
+    def update(s):
+        if s.caption or not s.attributes:
+            return s
+        return dataclasses.replace(s, caption=attributes_sentence(s.attributes))
+
+    return dataclasses.replace(domain, train=[update(s) for s in domain.train], query=[update(s) for s in domain.query],
+                               gallery=[update(s) for s in domain.gallery])

@@ -44,6 +44,9 @@ from lifelong_reid.plugins.vladr.visual import AttributeQueries
 
 log = logging.getLogger("lifelong_reid.vladr")
 
+#: The caption given to images without one when ``missing_captions="generic"``.
+GENERIC_CAPTION = "a photo of a person."
+
 
 @dataclass
 class VLADRConfig:
@@ -60,6 +63,8 @@ class VLADRConfig:
         affinity_kl: the official code's old/new affinity KL term.
         weight_interpolation: ``alpha`` of the interpolation with the previous model, ``None`` = off.
         ema_momentum: of the prototype memory.
+        missing_captions: ``"error"`` (default) or ``"generic"``: images without a caption get
+            :data:`GENERIC_CAPTION` (their attribute features then carry no attribute information).
     """
 
     num_attributes: int = 4
@@ -81,8 +86,11 @@ class VLADRConfig:
     affinity_kl: bool = False
     weight_interpolation: Optional[float] = 0.6
     ema_momentum: float = 0.9
+    missing_captions: str = "error"
 
     def __post_init__(self):
+        if self.missing_captions not in ("error", "generic"):
+            raise ConfigError(f"vladr missing_captions must be 'error' or 'generic', got {self.missing_captions!r}")
         if self.granularity not in ("attribute", "global"):
             raise ConfigError(f"vladr granularity must be 'attribute' or 'global', got {self.granularity!r}")
         if self.weight_interpolation is not None and not 0.0 <= self.weight_interpolation < 1.0:
@@ -153,6 +161,8 @@ class VLADRPlugin:
     def _captions(self, experience) -> list[str]:
         captions = list(experience.dataset.captions)
         missing = sum(1 for c in captions if not c)
+        if missing and self.cfg.missing_captions == "generic":
+            return [c or GENERIC_CAPTION for c in captions]
         if missing:
             raise ConfigError(f"plugin 'vladr' needs a caption for every training image; {missing} of {len(captions)} "
                               "have none (attach captions with lifelong_reid.data.side_info.attach_side_info, or use a "

@@ -1,0 +1,118 @@
+"""VLADR's ablation table on the synthetic Setting 1 stream (5 training domains, 3 unseen), tiny model, CPU.
+
+For every row (baseline = CLIP-ReID fine-tuning without the plugin, then the plugin's rows) and every
+seed, one run in its own process; prints anti-forgetting (seen) and generalization (unseen) mAP / Rank-1
+as mean +- std over seeds, and the per-experience cost (wall time, peak RSS) of each row against the
+baseline measured in the same invocation.
+
+Usage::
+
+    python benchmarks/vladr_ablation.py                       # all rows, seeds 0 1 2
+    python benchmarks/vladr_ablation.py --rows baseline full --seeds 0 --epochs 4
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROWS = ["baseline", "mtad", "cma", "full", "global_ida", "random_partition", "interpolation"]
+LABELS = {"baseline": "baseline (CLIP-ReID fine-tuning)", "mtad": "+MTAD", "cma": "+MTAD +CMA",
+          "full": "+MTAD +CMA +IDA (full)", "global_ida": "global + IDA", "random_partition": "random partition",
+          "interpolation": "weight interpolation only"}
+
+
+def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int) -> dict:
+    from lifelong_reid import RunConfig
+    from lifelong_reid.data import build_transforms
+    from lifelong_reid.plugin_manager import get_plugin_manager, register
+    from lifelong_reid.plugins.vladr import VLADRPlugin, ablation_config
+    from lifelong_reid.runner import run_experiment
+    from lifelong_reid.streams import build_stream
+
+    config = RunConfig(name=f"vladr-{row}", model="lreid-tiny-vit", pretrained=None, image_size=[128, 64],
+                       epochs=epochs, lr=3e-4, warmup_epochs=1, milestones=[max(1, epochs - 2)], batch_p=8, batch_k=4,
+                       bias_lr_mult=1.0, device="cpu", seed=seed)
+    stream = build_stream("synthetic-setting1", seed=seed, num_train_ids=ids,
+                          transforms=build_transforms(config.image_size, pad=4))
+    pm = get_plugin_manager()
+    plugin = None
+    if row != "baseline":
+        plugin = VLADRPlugin(ablation_config(row, stage1_epochs=stage1_epochs))
+        register(pm, plugin)
+    with tempfile.TemporaryDirectory() as out:
+        t = time.perf_counter()
+        res = run_experiment(config, stream, pm, Path(out) / "run", progress=False, echo=lambda *a: None)
+        wall = time.perf_counter() - t
+    fin = res["final"]
+    return {"row": row, "seed": seed, "seen_mAP": fin["seen"]["mAP"], "seen_rank1": fin["seen"]["rank1"],
+            "unseen_mAP": fin["unseen"]["mAP"], "unseen_rank1": fin["unseen"]["rank1"],
+            "wall_s_per_experience": wall / len(stream.train_stream),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "memory_bytes": plugin.memory.nbytes() if plugin else 0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", nargs="*", default=ROWS, choices=ROWS)
+    ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=8, help="stage-2 epochs per domain")
+    ap.add_argument("--stage1-epochs", type=int, default=5, help="MTAD prompt epochs per domain")
+    ap.add_argument("--ids", type=int, default=40, help="training identities per synthetic domain")
+    ap.add_argument("--json", help="also write every run's figures here")
+    ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one_run(args.one[0], int(args.one[1]), args.epochs, args.ids, args.stage1_epochs)))
+        return
+    print(f"synthetic-setting1, lreid-tiny-vit 128x64, {args.epochs} epochs/domain, {args.ids} ids/domain, "
+          f"stage-1 {args.stage1_epochs} epochs, seeds {args.seeds}, CPU {os.cpu_count()} cores", flush=True)
+    runs = []
+    for row in args.rows:
+        for seed in args.seeds:
+            cmd = [sys.executable, __file__, "--one", row, str(seed), "--epochs", str(args.epochs), "--ids",
+                   str(args.ids), "--stage1-epochs", str(args.stage1_epochs)]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"{row} seed {seed}: failed\n{out.stderr[-1500:]}", flush=True)
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            runs.append(r)
+            print(f"  {row:17s} seed {seed}: seen mAP {r['seen_mAP']:.2f} R1 {r['seen_rank1']:.2f} | unseen mAP "
+                  f"{r['unseen_mAP']:.2f} R1 {r['unseen_rank1']:.2f} | {r['wall_s_per_experience']:.1f} s/exp, "
+                  f"{r['peak_rss_mb']:.0f} MB", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs, indent=2))
+    base = [r for r in runs if r["row"] == "baseline"]
+    base_t = np.mean([r["wall_s_per_experience"] for r in base]) if base else None
+    base_m = np.mean([r["peak_rss_mb"] for r in base]) if base else None
+    print("\n| row | anti-forgetting mAP | anti-forgetting R1 | generalization mAP | generalization R1 | s / experience "
+          "| peak RSS | memory |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in args.rows:
+        rs = [r for r in runs if r["row"] == row]
+        if not rs:
+            continue
+
+        def ms(k):
+            v = [r[k] for r in rs]
+            return f"{np.mean(v):.2f} ± {np.std(v):.2f}"
+
+        t = np.mean([r["wall_s_per_experience"] for r in rs])
+        m = np.mean([r["peak_rss_mb"] for r in rs])
+        rel_t = f" ({t / base_t:.2f}x)" if base_t else ""
+        rel_m = f" ({m / base_m:.2f}x)" if base_m else ""
+        print(f"| {LABELS[row]} | {ms('seen_mAP')} | {ms('seen_rank1')} | {ms('unseen_mAP')} | {ms('unseen_rank1')} | "
+              f"{t:.1f}{rel_t} | {m:.0f} MB{rel_m} | {int(np.mean([r['memory_bytes'] for r in rs]))} B |")
+
+
+if __name__ == "__main__":
+    main()
