@@ -8,7 +8,8 @@ Per experience (domain) ``t``:
 2. ``lreid_before_experience`` (Stage 1, MTAD): the image encoder is frozen; the global and attribute
    prompts (initialised from the previous domain's) are trained for ``stage1_epochs`` on the domain's
    captions with the text-image matching loss (identity-aware contrastive loss between ``t_g`` and the
-   frozen image feature, as CLIP-ReID's stage 1) plus ``ortho_weight`` x the attribute orthogonality loss;
+   frozen image feature, as CLIP-ReID's stage 1; one pair per distinct caption, with the mean feature of its
+   images) plus ``ortho_weight`` x the attribute orthogonality loss;
    they are then frozen and every training caption's text attribute features ``t_k`` are cached. A copy of
    the model is kept as the old model.
 3. ``lreid_extra_losses`` (Stage 2, ICAR): ``vladr_cma`` (:func:`cma_loss`, ``v_k`` vs ``t_k``),
@@ -221,16 +222,24 @@ class VLADRPlugin:
         self.old_model = _frozen_copy(strategy.model) if experience.current_experience > 0 else None
         captions = self._captions(experience)
         model = strategy.model
+        unique = sorted(set(captions))  # captions often repeat (one per identity): encode each once
+        which = {c: i for i, c in enumerate(unique)}
+        index = torch.tensor([which[c] for c in captions])
         if self.cfg.mtad and not self.cfg.random_partition and self.cfg.stage1_epochs > 0:
-            tokens = model.tokenize(captions).cpu()
-            image_feats = self._image_features(strategy, experience)
+            image_feats = F.normalize(self._image_features(strategy, experience), dim=-1)
             pids = torch.as_tensor(list(experience.dataset.pids))
+            # one training pair per distinct caption: the mean feature (and the pid) of its images
+            counts = torch.bincount(index, minlength=len(unique)).clamp_min(1)[:, None]
+            feats = torch.zeros(len(unique), image_feats.shape[1]).index_add_(0, index, image_feats.cpu()) / counts
+            caption_pids = torch.zeros(len(unique), dtype=torch.long).index_copy_(0, index, pids)
             for p in self.prompts.parameters():
                 p.requires_grad_(True)
-            self._train_prompts(strategy, tokens, image_feats.to(next(model.parameters()).device), pids)
+            self._train_prompts(strategy, model.tokenize(unique).cpu(), feats.to(next(model.parameters()).device),
+                                caption_pids)
             for p in self.prompts.parameters():  # frozen after stage 1, as in the paper
                 p.requires_grad_(False)
-        text_global, self.text_attributes = self._text_features(model, captions)
+        text_global, text_attributes = self._text_features(model, unique)
+        text_global, self.text_attributes = text_global[index], text_attributes[index]
         labels = torch.as_tensor(list(experience.dataset.targets))
         centres = torch.zeros(int(labels.max()) + 1, text_global.shape[1]).index_add_(0, labels, F.normalize(text_global, dim=-1))
         self.identity_text = F.normalize(centres, dim=-1)
