@@ -14,7 +14,8 @@ def test_wheel_holds_plugins_streams_configs_and_entry_points(tmp_path):
                     "-w", str(tmp_path), str(ROOT)], check=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("lifelong_reid-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for expected in ("lifelong_reid/plugins/core.py", "lifelong_reid/streams/lifelong.py",
+    for expected in ("lifelong_reid/plugins/core.py", "lifelong_reid/plugins/vladr/plugin.py",
+                     "lifelong_reid/streams/lifelong.py",
                      "lifelong_reid/models/configs/lreid-tiny-vit.json", "lifelong_reid/hookspecs.py"):
         assert expected in names
     assert not any(n.startswith(("plugins/", "streams/")) for n in names)  # no top-level packages
