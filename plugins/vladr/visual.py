@@ -10,12 +10,14 @@ import torch.nn as nn
 
 
 class AttributeQueries(nn.Module):
-    """``K`` queries, one multi-head cross-attention over the tokens, layer norm, and the CLIP visual
-    projection ``(W, E)`` so that ``v_k`` lives where the text attribute features ``t_k`` do.
+    """``K`` queries, one multi-head cross-attention over the tokens, layer norm, and a projection
+    ``(W, E)`` initialised from the CLIP visual projection so that ``v_k`` starts where the text attribute
+    features ``t_k`` live. The projection is the module's own copy: the attribute losses must not move the
+    encoder's projection, which the retrieval feature uses.
 
     Args:
         width: vision width ``W``. num_attributes: ``K``. heads: attention heads (must divide ``W``).
-        projection: ``(W, E)`` tensor (the CLIP visual ``proj``), used as is (shared with the encoder).
+        projection: ``(W, E)`` initial projection (the CLIP visual ``proj``), copied; ``None``: identity.
     """
 
     def __init__(self, width: int, num_attributes: int, heads: int, projection: torch.Tensor | None):
@@ -23,7 +25,7 @@ class AttributeQueries(nn.Module):
         self.queries = nn.Parameter(torch.randn(num_attributes, width) * 0.02)
         self.attention = nn.MultiheadAttention(width, heads, batch_first=True)
         self.norm = nn.LayerNorm(width)
-        self._projection = [projection]  # shared parameter, owned by the encoder
+        self.projection = nn.Parameter(projection.detach().clone()) if projection is not None else None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(B, 1 + N, W)`` encoder tokens (CLS first) -> ``(B, K, E)`` attribute features."""
@@ -31,5 +33,4 @@ class AttributeQueries(nn.Module):
         q = self.queries.unsqueeze(0).expand(len(tokens), -1, -1)
         out, _ = self.attention(q, patches, patches, need_weights=False)
         out = self.norm(out + q)
-        proj = self._projection[0]
-        return out @ proj if proj is not None else out
+        return out @ self.projection if self.projection is not None else out
