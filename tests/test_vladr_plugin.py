@@ -116,3 +116,27 @@ def test_synthetic_flag_needs_a_synthetic_variant(tmp_path):
 
     r = CliRunner().invoke(main, ["run", str(EXAMPLES / "quickstart.py"), "--synthetic", "--output", str(tmp_path)])
     assert r.exit_code == 2 and "has no synthetic variant" in r.output
+
+
+def test_attribute_losses_can_be_kept_off_the_encoder():
+    import torch
+
+    from lifelong_reid.models import build_model
+
+    model = build_model(tiny_config())
+    model.reset_classifier(3)
+    for to_encoder in (True, False):
+        plugin = VLADRPlugin(small(attribute_grad_to_encoder=to_encoder))
+        plugin.lreid_adapt_model(model, None, None)
+        plugin.text_attributes = torch.randn(4, 2, 128)
+        plugin.domain = "0"
+        model.train()
+        model.zero_grad()
+        out = model(torch.randn(2, 3, 64, 32))
+        batch = {"indices": torch.tensor([0, 1]), "targets": torch.tensor([0, 1])}
+        plugin.identity_text = None
+        losses = plugin.lreid_extra_losses(out, batch, type("S", (), {"model": model})())
+        losses["vladr_cma"].backward()
+        assert model.vladr_queries.queries.grad.abs().sum() > 0
+        encoder_grad = model.visual.blocks[0].attn.in_proj_weight.grad
+        assert (encoder_grad is not None and encoder_grad.abs().sum() > 0) == to_encoder

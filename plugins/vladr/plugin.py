@@ -64,6 +64,8 @@ class VLADRConfig:
         affinity_kl: the official code's old/new affinity KL term.
         weight_interpolation: ``alpha`` of the interpolation with the previous model, ``None`` = off.
         ema_momentum: of the prototype memory.
+        attribute_grad_to_encoder: let the attribute losses (CMA, attribute IDA) train the image encoder
+            through ``v_k`` (the paper's design); ``False`` trains only the attribute queries (a diagnostic).
         missing_captions: ``"error"`` (default) or ``"generic"``: images without a caption get
             :data:`GENERIC_CAPTION` (their attribute features then carry no attribute information).
     """
@@ -88,6 +90,7 @@ class VLADRConfig:
     weight_interpolation: Optional[float] = 0.6
     ema_momentum: float = 0.9
     missing_captions: str = "error"
+    attribute_grad_to_encoder: bool = True
 
     def __post_init__(self):
         if self.missing_captions not in ("error", "generic"):
@@ -249,7 +252,8 @@ class VLADRPlugin:
     def lreid_extra_losses(self, outputs, batch, strategy):
         if self.text_attributes is None or not strategy.model.training:
             return None
-        v = strategy.model.vladr_queries(outputs["tokens"])  # (B, K, E)
+        tokens = outputs["tokens"] if self.cfg.attribute_grad_to_encoder else outputs["tokens"].detach()
+        v = strategy.model.vladr_queries(tokens)  # (B, K, E)
         losses = {}
         if self.cfg.i2t and self.identity_text is not None:
             img = F.normalize(outputs["global_proj"], dim=-1)
