@@ -5,6 +5,23 @@ from __future__ import annotations
 from lifelong_reid.data import build_transforms
 
 
+def paper_config(name: str):
+    """The official code's training settings: ViT-B-16 ``openai`` at 256x128, 60 stage-2 epochs per domain,
+    batch 64 = 16 identities x 4 images, Adam lr 5e-6 (classifier x10), fp16 autocast."""
+    from lifelong_reid import RunConfig
+
+    return RunConfig(name=name, model="ViT-B-16", pretrained="openai", image_size=[256, 128], stride=16, epochs=60,
+                     lr=5e-6, optimizer="adam", weight_decay=1e-4, warmup_epochs=10, milestones=[30, 50], batch_p=16,
+                     batch_k=4, lr_mults={"classifier": 10.0}, amp="fp16", device="auto")
+
+
+def paper_plugins():
+    """The VLADR plugin with the paper's settings (stage 1: 120 epochs per domain, as CLIP-ReID's)."""
+    from lifelong_reid.plugins.vladr.plugin import VLADRConfig, VLADRPlugin
+
+    return [VLADRPlugin(VLADRConfig(stage1_epochs=120))]
+
+
 def synthetic_defaults(config):
     """The ``--synthetic`` variant: the bundled tiny model at 128x64 on CPU, short schedules, the plugin's
     stage 1 shortened (the experiment's ``plugins`` keep their own VLADR settings otherwise)."""
