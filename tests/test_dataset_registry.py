@@ -2,7 +2,6 @@
 registry that finds them under a data root, ``lreid datasets check``, and the named lifelong settings."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
