@@ -4,6 +4,7 @@ visible-infrared trial helpers."""
 from __future__ import annotations
 
 import random
+import zlib
 
 import numpy as np
 import pytest
@@ -101,7 +102,8 @@ def random_case(rng, q, g, protocol, ties=False, clusters=False):
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("clusters", [False, True])
 def test_fast_ranking_equals_loop_reference_on_random_cases(protocol, ties, clusters):
-    rng = np.random.default_rng(hash((protocol, ties, clusters)) % 2**32)
+    # zlib.crc32, not hash(): str hashes change per process (PYTHONHASHSEED), which made this test flaky
+    rng = np.random.default_rng(zlib.crc32(f"{protocol}-{ties}-{clusters}".encode()))
     qf, gf, qp, gp, qc, gc = random_case(rng, 50, 400, protocol, ties, clusters)
     dist = ((qf[:, None, :] - gf[None, :, :]) ** 2).sum(-1)
     ref = evaluate_numpy(dist, qp, gp, qc, gc, protocol=protocol)
@@ -109,7 +111,9 @@ def test_fast_ranking_equals_loop_reference_on_random_cases(protocol, ties, clus
     assert fast == pytest.approx(ref, abs=1e-9)
     assert evaluate_distances(dist, qp, gp, qc, gc, protocol=protocol) == pytest.approx(ref, abs=1e-9)
     fortran = np.asfortranarray(dist.astype(np.float32))  # e.g. a slice of a transposed matrix
-    assert evaluate_distances(fortran, qp, gp, qc, gc, protocol=protocol)["mAP"] == pytest.approx(ref["mAP"], abs=1e-4)
+    # float32 rounding can reorder near-equal distances, so the reference reads the same rounded matrix
+    ref32 = evaluate_numpy(fortran.astype(np.float64), qp, gp, qc, gc, protocol=protocol)
+    assert evaluate_distances(fortran, qp, gp, qc, gc, protocol=protocol) == pytest.approx(ref32, abs=1e-9)
 
 
 def test_exact_fallback_runs_for_ties_and_crowded_rows_only(monkeypatch):
