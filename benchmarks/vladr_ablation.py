@@ -30,7 +30,21 @@ LABELS = {"baseline": "baseline (CLIP-ReID fine-tuning)", "mtad": "+MTAD", "cma"
           "interpolation": "weight interpolation only"}
 
 
-def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int) -> dict:
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["cma_weight=0.1", "cma_form=matching"]`` -> VLADRConfig overrides (values read as JSON when they parse)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int, overrides: dict) -> dict:
     from lifelong_reid import RunConfig
     from lifelong_reid.data import build_transforms
     from lifelong_reid.plugin_manager import get_plugin_manager, register
@@ -46,7 +60,7 @@ def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int) -> d
     pm = get_plugin_manager()
     plugin = None
     if row != "baseline":
-        plugin = VLADRPlugin(ablation_config(row, stage1_epochs=stage1_epochs))
+        plugin = VLADRPlugin(ablation_config(row, **{"stage1_epochs": stage1_epochs, **overrides}))
         register(pm, plugin)
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
@@ -67,19 +81,23 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8, help="stage-2 epochs per domain")
     ap.add_argument("--stage1-epochs", type=int, default=5, help="MTAD prompt epochs per domain")
     ap.add_argument("--ids", type=int, default=40, help="training identities per synthetic domain")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="VLADRConfig overrides for every plugin row, e.g. cma_weight=0.1 cma_form=matching")
     ap.add_argument("--json", help="also write every run's figures here")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_run(args.one[0], int(args.one[1]), args.epochs, args.ids, args.stage1_epochs)))
+        print(json.dumps(one_run(args.one[0], int(args.one[1]), args.epochs, args.ids, args.stage1_epochs,
+                                 parse_overrides(args.set))))
         return
     print(f"synthetic-setting1, lreid-tiny-vit 128x64, {args.epochs} epochs/domain, {args.ids} ids/domain, "
-          f"stage-1 {args.stage1_epochs} epochs, seeds {args.seeds}, CPU {os.cpu_count()} cores", flush=True)
+          f"stage-1 {args.stage1_epochs} epochs, seeds {args.seeds}, CPU {os.cpu_count()} cores"
+          + (f", overrides {' '.join(args.set)}" if args.set else ""), flush=True)
     runs = []
     for row in args.rows:
         for seed in args.seeds:
             cmd = [sys.executable, __file__, "--one", row, str(seed), "--epochs", str(args.epochs), "--ids",
-                   str(args.ids), "--stage1-epochs", str(args.stage1_epochs)]
+                   str(args.ids), "--stage1-epochs", str(args.stage1_epochs), "--set", *args.set]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 print(f"{row} seed {seed}: failed\n{out.stderr[-1500:]}", flush=True)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lifelong_reid.models import build_model
-from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, cosine_distance, ida_loss
+from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, cma_matching_loss, cosine_distance, ida_loss
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.prompts import (AttributePromptLearner, orthogonality_loss,
                                                  random_partition_captions)
@@ -90,6 +90,21 @@ def test_alignment_losses_hand_values_and_gradients():
     (cma_loss(v, t) + ida_loss(v, protos)).backward()
     assert v.grad.abs().sum() > 0
     assert cosine_distance(torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 0.0])).item() == pytest.approx(2.0)
+
+
+def test_cma_matching_loss_hand_values():
+    v = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]], requires_grad=True)  # B=2, K=1, E=2
+    t = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+    # each image: logits (1, 0) at temperature 1, target its own caption -> log(1 + e^-1)
+    own = math.log(1 + math.exp(-1))
+    assert cma_matching_loss(v, t, torch.tensor([0, 1]), temperature=1.0).item() == pytest.approx(own)
+    # one identity: both captions are targets (1/2 each) -> (own + (1 + own)) / 2
+    assert cma_matching_loss(v, t, torch.tensor([3, 3]), temperature=1.0).item() == pytest.approx(own + 0.5)
+    # K attributes are summed: two copies of the attribute give twice the loss
+    v2, t2 = v.repeat(1, 2, 1), t.repeat(1, 2, 1)
+    assert cma_matching_loss(v2, t2, torch.tensor([0, 1]), temperature=1.0).item() == pytest.approx(2 * own)
+    cma_matching_loss(v, t, torch.tensor([0, 1])).backward()
+    assert v.grad.abs().sum() > 0
 
 
 def test_affinity_kl_is_zero_for_the_same_features_and_positive_otherwise():

@@ -36,6 +36,8 @@ def test_every_ablation_row_runs(tmp_path, row):
 def test_bad_settings_and_missing_captions_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="granularity"):
         VLADRConfig(granularity="pixel")
+    with pytest.raises(ConfigError, match="cma_form"):
+        VLADRConfig(cma_form="l2")
     with pytest.raises(ConfigError, match="unknown VLADR ablation row"):
         ablation_config("nope")
     from lifelong_reid.streams.lifelong import lifelong_stream
@@ -118,15 +120,17 @@ def test_synthetic_flag_needs_a_synthetic_variant(tmp_path):
     assert r.exit_code == 2 and "has no synthetic variant" in r.output
 
 
-def test_attribute_losses_can_be_kept_off_the_encoder():
+@pytest.mark.parametrize("cma_form", ["distance", "matching"])
+def test_attribute_losses_can_be_kept_off_the_encoder(cma_form):
     import torch
 
     from lifelong_reid.models import build_model
+    from lifelong_reid.plugins.vladr.losses import cma_loss, cma_matching_loss
 
     model = build_model(tiny_config())
     model.reset_classifier(3)
     for to_encoder in (True, False):
-        plugin = VLADRPlugin(small(attribute_grad_to_encoder=to_encoder))
+        plugin = VLADRPlugin(small(attribute_grad_to_encoder=to_encoder, cma_form=cma_form, cma_weight=0.5))
         plugin.lreid_adapt_model(model, None, None)
         plugin.text_attributes = torch.randn(4, 2, 128)
         plugin.domain = "0"
@@ -136,6 +140,10 @@ def test_attribute_losses_can_be_kept_off_the_encoder():
         batch = {"indices": torch.tensor([0, 1]), "targets": torch.tensor([0, 1])}
         plugin.identity_text = None
         losses = plugin.lreid_extra_losses(out, batch, type("S", (), {"model": model})())
+        v = model.vladr_queries(out["tokens"])
+        t = plugin.text_attributes[:2]
+        expected = cma_loss(v, t) if cma_form == "distance" else cma_matching_loss(v, t, batch["targets"])
+        assert losses["vladr_cma"].item() == pytest.approx(0.5 * expected.item(), rel=1e-5)
         losses["vladr_cma"].backward()
         assert model.vladr_queries.queries.grad.abs().sum() > 0
         encoder_grad = model.visual.blocks[0].attn.in_proj_weight.grad

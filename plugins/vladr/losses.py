@@ -20,6 +20,28 @@ def cma_loss(visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     return cosine_distance(visual, text.detach()).sum(-1).mean()
 
 
+def cma_matching_loss(visual: torch.Tensor, text: torch.Tensor, pids: torch.Tensor,
+                      temperature: float = 0.07) -> torch.Tensor:
+    """Cross-modal attribute alignment as a matching (contrastive) loss, per attribute: for each ``k``,
+    ``v_k`` of every image is matched against ``t_k`` of every caption in the batch, with the captions of
+    the same identity as the targets (the image-to-text half of CLIP-ReID's identity-aware contrastive loss,
+    Li et al. AAAI 2023, Eq. 4, applied per attribute), summed over ``k`` and averaged over the batch.
+
+    The VLADR paper words CMA as "matching losses between image features and the corresponding textual
+    attribute features" and writes ``sum_k dist(v_k, t_k)`` (:func:`cma_loss`); this form differs in that
+    ``v_k`` must also be closer to its own identity's ``t_k`` than to the other identities' ones, so
+    identity-agnostic (nearly equal) text targets cannot pull every image to one point.
+
+    ``(B, K, E)`` visual, ``(B, K, E)`` text, ``(B,)`` pids -> scalar.
+    """
+    v = F.normalize(visual, dim=-1).transpose(0, 1)  # (K, B, E)
+    t = F.normalize(text.detach(), dim=-1).transpose(0, 1)
+    logits = v @ t.transpose(1, 2) / temperature  # (K, B, B)
+    same = (pids[:, None] == pids[None, :]).to(logits.dtype)
+    target = same / same.sum(1, keepdim=True)
+    return -(target * F.log_softmax(logits, dim=-1)).sum(-1).mean(-1).sum()
+
+
 def ida_loss(visual: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     """Cross-domain attribute alignment ``L_IDA = sum_k dist(v_k, p_k^old)`` (paper, Stage-2 loss):
     ``(B, K, E)`` features against ``(D, K, E)`` old-domain prototypes, averaged over batch and domains."""

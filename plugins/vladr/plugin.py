@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.hooks import hookimpl
-from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, ida_loss
+from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, cma_matching_loss, ida_loss
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.prompts import AttributePromptLearner, orthogonality_loss, random_partition_captions
 from lifelong_reid.plugins.vladr.visual import AttributeQueries
@@ -60,6 +60,8 @@ class VLADRConfig:
         random_partition: ``t_k`` from random word groups of the caption (the ablation).
         i2t: CLIP-ReID's image-to-text identity loss against each identity's mean global text feature.
         cma, ida: the stage-2 losses; granularity: ``"attribute"`` or ``"global"`` (Global + IDA row).
+        cma_form: ``"distance"`` (the paper's ``sum_k dist(v_k, t_k)``, :func:`cma_loss`) or ``"matching"``
+            (per-attribute identity-aware contrastive matching, :func:`cma_matching_loss`).
         cma_weight, ida_weight, ortho_weight, kl_weight: loss weights.
         affinity_kl: the official code's old/new affinity KL term.
         weight_interpolation: ``alpha`` of the interpolation with the previous model, ``None`` = off.
@@ -81,6 +83,7 @@ class VLADRConfig:
     cma: bool = True
     ida: bool = True
     granularity: str = "attribute"
+    cma_form: str = "distance"
     i2t_weight: float = 1.0
     cma_weight: float = 1.0
     ida_weight: float = 1.0
@@ -95,6 +98,8 @@ class VLADRConfig:
     def __post_init__(self):
         if self.missing_captions not in ("error", "generic"):
             raise ConfigError(f"vladr missing_captions must be 'error' or 'generic', got {self.missing_captions!r}")
+        if self.cma_form not in ("distance", "matching"):
+            raise ConfigError(f"vladr cma_form must be 'distance' or 'matching', got {self.cma_form!r}")
         if self.granularity not in ("attribute", "global"):
             raise ConfigError(f"vladr granularity must be 'attribute' or 'global', got {self.granularity!r}")
         if self.weight_interpolation is not None and not 0.0 <= self.weight_interpolation < 1.0:
@@ -261,7 +266,11 @@ class VLADRPlugin:
             losses["vladr_i2t"] = self.cfg.i2t_weight * F.cross_entropy(logits, batch["targets"].to(img.device))
         if self.cfg.cma:
             t = self.text_attributes[batch["indices"].cpu()].to(v.device)
-            losses["vladr_cma"] = self.cfg.cma_weight * cma_loss(v, t)
+            if self.cfg.cma_form == "matching":
+                cma = cma_matching_loss(v, t, batch["targets"].to(v.device))
+            else:
+                cma = cma_loss(v, t)
+            losses["vladr_cma"] = self.cfg.cma_weight * cma
         feats = v if self.cfg.granularity == "attribute" else outputs["global_proj"].unsqueeze(1)
         if self.cfg.ida:
             old = self.memory.old_prototypes(self.domain)
