@@ -24,14 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROWS = ["baseline", "mtad", "cma", "full", "global_ida", "random_partition", "interpolation"]
+ROWS = ["baseline", "mtad", "cma", "full", "global_ida", "random_partition", "interpolation", "full_no_interpolation"]
 LABELS = {"baseline": "baseline (CLIP-ReID fine-tuning)", "mtad": "+MTAD", "cma": "+MTAD +CMA",
           "full": "+MTAD +CMA +IDA (full)", "global_ida": "global + IDA", "random_partition": "random partition",
-          "interpolation": "weight interpolation only"}
-
-
-#: The synthetic CLIP pretraining used by ``--init synthetic-clip`` (see pretrain_synthetic_clip).
-PRETRAIN = dict(image_size=[128, 64], steps=800)
+          "interpolation": "weight interpolation only", "full_no_interpolation": "full without weight interpolation"}
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -90,7 +86,7 @@ def main() -> None:
                     help="VLADRConfig overrides for every plugin row, e.g. cma_weight=0.1 cma_form=matching")
     ap.add_argument("--init", choices=["random", "synthetic-clip"], default="synthetic-clip",
                     help="tiny CLIP initialisation: random, or pretrained contrastively on synthetic captioned people "
-                         "from other domains (lifelong_reid.synthetic.pretrain; built once and cached)")
+                         "from other domains (lreid synthetic-clip; built once and cached)")
     ap.add_argument("--weights", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write every run's figures here")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
@@ -103,7 +99,7 @@ def main() -> None:
         from lifelong_reid.synthetic.pretrain import synthetic_clip_weights
 
         t = time.perf_counter()
-        args.weights = str(synthetic_clip_weights("lreid-tiny-vit", **PRETRAIN))
+        args.weights = str(synthetic_clip_weights("lreid-tiny-vit"))
         report = json.loads(Path(args.weights).with_suffix(".json").read_text())
         print(f"init: synthetic-pretrained tiny CLIP {args.weights} (held-out image->caption top-1 "
               f"{report['retrieval_top1_random']:.1f}% -> {report['retrieval_top1']:.1f}%; "

@@ -4,6 +4,7 @@ with the official code's settings (``paper_config``).
 
     lreid run examples/vladr_setting1.py --data-root DATA --device cuda    # the real setting (GPU)
     lreid run examples/vladr_setting1.py --synthetic                       # offline: synthetic Setting 1, tiny model, CPU
+    lreid run examples/vladr_setting1.py --synthetic --set weights=$(lreid synthetic-clip)  # + a synthetic CLIP prior
 
 Without the datasets the run stops before training with ``lreid datasets check DATA --stream lreid-setting1``.
 Captions: the samples' ``caption`` (attach a BLIP captions JSON written by ``lreid caption`` with

@@ -15,6 +15,7 @@ how it behaves with OpenAI's.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -69,8 +70,8 @@ def _encode_images(encoder: ReIDVisionEncoder, images: torch.Tensor) -> torch.Te
 def pretrain_synthetic_clip(output: str | os.PathLike, *, model: str = "lreid-tiny-vit",
                             image_size: Sequence[int] = (128, 64), domains: int = 20, ids_per_domain: int = 100,
                             images_per_camera: int = 1,
-                            steps: int = 1500, batch_size: int = 64, lr: float = 5e-4, seed: int = 0,
-                            device: str = "cpu", log_every: int = 0) -> dict:
+                            steps: int = 800, batch_size: int = 64, lr: float = 5e-4, seed: int = 0,
+                            held_out_ids: int = 64, device: str = "cpu", log_every: int = 0) -> dict:
     """Pretrain ``model`` contrastively on synthetic image-caption pairs and save it to ``output``.
 
     Args:
@@ -83,13 +84,14 @@ def pretrain_synthetic_clip(output: str | os.PathLike, *, model: str = "lreid-ti
             only when many identities combine them: thousands of identities, few images each.
         steps, batch_size, lr: AdamW steps (cosine decay), images per step, peak learning rate.
         seed: torch seed of the initialisation and batch order.
+        held_out_ids: identities of the held-out domain on which image -> caption retrieval is measured.
         device: where to train.
         log_every: log the loss and held-out retrieval every that many steps (0: never).
 
     Returns:
-        ``{"loss_first", "loss_last"`` (InfoNCE, mean of the first / last 50 steps),
-        ``"retrieval_top1_random", "retrieval_top1"`` (image -> caption top-1 in percent on held-out identities,
-        before and after), ``"images", "path"}``.
+        ``{"loss_first", "loss_last"`` (InfoNCE, mean of the first / last ``min(50, steps // 4)`` steps),
+        ``"retrieval_top1_random", "retrieval_top1"`` (image -> caption top-1 in percent among the
+        ``held_out_ids`` identities of an unseen domain, before and after), ``"images", "path"}``.
     """
     torch.manual_seed(seed)
     clip_model, tokenizer = create_clip(model, None, None)
@@ -99,7 +101,8 @@ def pretrain_synthetic_clip(output: str | os.PathLike, *, model: str = "lreid-ti
     encoder.to(device)
     train_domains = [SyntheticDomain(f"pretrain-{i}", PRETRAIN_SEED + seed * 100 + i, num_train_ids=ids_per_domain,
                                      num_test_ids=0, images_per_camera=images_per_camera) for i in range(domains)]
-    held_out = SyntheticDomain("pretrain-heldout", PRETRAIN_SEED + seed * 100 + 99, num_train_ids=64, num_test_ids=0)
+    held_out = SyntheticDomain("pretrain-heldout", PRETRAIN_SEED + seed * 100 + 99, num_train_ids=held_out_ids,
+                               num_test_ids=0)
     images, captions, identity = _render(train_domains, image_size)
     test_images, test_captions, test_identity = _render([held_out], image_size)
     tokens = tokenizer(captions)
@@ -153,23 +156,39 @@ def pretrain_synthetic_clip(output: str | os.PathLike, *, model: str = "lreid-ti
     tmp = output.with_suffix(output.suffix + ".tmp")
     torch.save({k: v.cpu() for k, v in clip_model.state_dict().items()}, tmp)
     os.replace(tmp, output)
-    report = {"loss_first": float(np.mean(losses[:50])), "loss_last": float(np.mean(losses[-50:])),
+    window = max(1, min(50, steps // 4))
+    report = {"loss_first": float(np.mean(losses[:window])), "loss_last": float(np.mean(losses[-window:])),
               "retrieval_top1_random": before, "retrieval_top1": after, "images": len(images), "path": str(output)}
     output.with_suffix(".json").write_text(json.dumps(report, indent=2))
     log.info("synthetic CLIP pretraining: %s", report)
     return report
 
 
+_SETTINGS = inspect.signature(pretrain_synthetic_clip).parameters
+
+
 def synthetic_clip_weights(model: str = "lreid-tiny-vit", *, cache_dir: Optional[str | os.PathLike] = None,
                            **settings) -> Path:
-    """The path of a synthetic-pretrained ``model`` with ``settings`` (see :func:`pretrain_synthetic_clip`),
-    pretraining it on first use and caching it in ``cache_dir`` (default
-    ``~/.cache/lifelong_reid/synthetic_clip``; the ``LREID_CACHE`` environment variable moves the root)."""
+    """The path of a synthetic-pretrained ``model`` with ``settings`` (keyword arguments of
+    :func:`pretrain_synthetic_clip`; its defaults otherwise), pretraining it on first use and caching it in
+    ``cache_dir`` (default ``~/.cache/lifelong_reid/synthetic_clip``; the ``LREID_CACHE`` environment variable
+    moves the root). The file name carries a hash of every setting, defaults included.
+
+    Raises:
+        TypeError: an unknown setting.
+    """
+    params = _SETTINGS
+    unknown = set(settings) - set(params)
+    if unknown:
+        raise TypeError(f"unknown synthetic CLIP setting(s) {sorted(unknown)}; known: "
+                        f"{', '.join(p for p in params if p != 'output')}")
+    resolved = {k: p.default for k, p in params.items() if k not in ("output", "log_every")}
+    resolved.update(settings, model=model)
+    resolved.pop("log_every", None)
     if cache_dir is None:
         cache_dir = Path(os.environ.get("LREID_CACHE", Path.home() / ".cache" / "lifelong_reid")) / "synthetic_clip"
-    root = Path(cache_dir)
-    key = hashlib.sha1(json.dumps({"model": model, **settings}, sort_keys=True, default=list).encode()).hexdigest()[:10]
-    path = root / f"{model}-{key}.pt"
+    text = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in resolved.items()}, sort_keys=True)
+    path = Path(cache_dir) / f"{model}-{hashlib.sha1(text.encode()).hexdigest()[:10]}.pt"
     if not path.is_file():
         pretrain_synthetic_clip(path, model=model, **settings)
     return path

@@ -24,7 +24,8 @@ Ablation rows (:data:`ABLATIONS`, the paper's table): ``baseline`` = no plugin (
 ``mtad`` = learnt prompts, their identity text features reach the image encoder through ``vladr_i2t``
 (CLIP-ReID's image-to-text identity loss); ``cma`` = + cross-modal attribute alignment; ``full`` = + IDA;
 ``global_ida`` = IDA on the global feature, no attribute alignment; ``random_partition`` = attribute text
-features from random word groups instead of learnt prompts. Every plugin row keeps the interpolation.
+features from random word groups instead of learnt prompts. Every plugin row keeps the interpolation except
+``full_no_interpolation`` (the paper's components alone, without the official code's extra).
 """
 from __future__ import annotations
 
@@ -114,6 +115,7 @@ ABLATIONS = {
     "full": dict(),
     "global_ida": dict(granularity="global", cma=False),
     "random_partition": dict(mtad=False, random_partition=True),
+    "full_no_interpolation": dict(weight_interpolation=None),
 }
 
 
@@ -276,7 +278,7 @@ class VLADRPlugin:
             old = self.memory.old_prototypes(self.domain)
             if old is not None and old.shape[1:] == feats.shape[1:]:
                 losses["vladr_ida"] = self.cfg.ida_weight * ida_loss(feats, old)
-        self.memory.update(self.domain, feats)
+            self.memory.update(self.domain, feats)  # the memory exists for IDA only
         if self.cfg.affinity_kl and self.old_model is not None:
             with torch.no_grad():
                 old_out = self.old_model(batch["images"], batch)
