@@ -82,7 +82,7 @@ def pretrain_synthetic_clip(output: str | os.PathLike, *, model: str = "lreid-ti
         domains, ids_per_domain, images_per_camera: synthetic domains (seeds ``PRETRAIN_SEED + seed * 100 + i``),
             their identities and images per identity and camera (3 cameras). Attribute words generalise
             only when many identities combine them: thousands of identities, few images each.
-        steps, batch_size, lr: AdamW steps (cosine decay), images per step, peak learning rate.
+        steps, batch_size, lr: AdamW steps (5% warm-up, then cosine decay), images per step, peak learning rate.
         seed: torch seed of the initialisation and batch order.
         held_out_ids: identities of the held-out domain on which image -> caption retrieval is measured.
         device: where to train.
@@ -118,8 +118,10 @@ def pretrain_synthetic_clip(output: str | os.PathLike, *, model: str = "lreid-ti
         return 100.0 * float((test_identity[best] == test_identity).float().mean())
 
     before = retrieval_top1()
-    params = [p for p in list(encoder.parameters()) + list(clip_model.parameters()) if p.requires_grad]
-    params = list({id(p): p for p in params}.values())
+    # the encoder shares every visual module with clip_model except its own (resized) positional embedding,
+    # which replaces visual.positional_embedding when saved
+    params = [p for n, p in clip_model.named_parameters() if n != "visual.positional_embedding"]
+    params.append(encoder.positional_embedding)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.1)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     loss_fn = open_clip.loss.ClipLoss()
