@@ -101,10 +101,12 @@ def main() -> None:
                                  parse_overrides(args.set), args.weights)))
         return
     if args.init == "synthetic-clip":
-        from lifelong_reid.synthetic.pretrain import synthetic_clip_weights
-
+        # built in a child process: ru_maxrss carries over fork+exec, so a large parent would inflate every
+        # run's peak-RSS figure
         t = time.perf_counter()
-        args.weights = str(synthetic_clip_weights("lreid-tiny-vit", steps=args.pretrain_steps))
+        args.weights = subprocess.run(
+            [sys.executable, "-m", "lifelong_reid.cli", "synthetic-clip", "--steps", str(args.pretrain_steps)],
+            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         report = json.loads(Path(args.weights).with_suffix(".json").read_text())
         print(f"init: synthetic-pretrained tiny CLIP {args.weights} (held-out image->caption top-1 "
               f"{report['retrieval_top1_random']:.1f}% -> {report['retrieval_top1']:.1f}%; "
