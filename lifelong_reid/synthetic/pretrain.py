@@ -62,9 +62,7 @@ def _normalise(images: torch.Tensor, flip: bool) -> torch.Tensor:
 
 
 def _encode_images(encoder: ReIDVisionEncoder, images: torch.Tensor) -> torch.Tensor:
-    ctx = encoder(images)
-    cls = encoder.ln_post(ctx.tokens[:, 0])
-    return cls @ encoder.proj
+    return encoder.project(encoder(images).tokens[:, 0])
 
 
 def pretrain_synthetic_clip(output: str | os.PathLike, *, model: str = "lreid-tiny-vit",
