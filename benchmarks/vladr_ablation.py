@@ -46,23 +46,26 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int, overrides: dict,
             weights: str | None = None) -> dict:
+    from dataclasses import asdict
+
     from lifelong_reid import RunConfig
     from lifelong_reid.data import build_transforms
-    from lifelong_reid.plugin_manager import get_plugin_manager, register
-    from lifelong_reid.plugins.vladr import VLADRPlugin, ablation_config
+    from lifelong_reid.plugin_manager import get_plugin_manager
+    from lifelong_reid.plugins.vladr import ablation_config
+    from lifelong_reid.registry import activate_plugins
     from lifelong_reid.runner import run_experiment
     from lifelong_reid.streams import build_stream
 
+    settings = ablation_config(row, **{"stage1_epochs": stage1_epochs, **overrides}) if row != "baseline" else None
     config = RunConfig(name=f"vladr-{row}", model="lreid-tiny-vit", pretrained=None, image_size=[128, 64],
                        epochs=epochs, lr=3e-4, warmup_epochs=1, milestones=[max(1, epochs - 2)], batch_p=8, batch_k=4,
-                       bias_lr_mult=1.0, device="cpu", seed=seed, weights=weights)
+                       bias_lr_mult=1.0, device="cpu", seed=seed, weights=weights,
+                       plugins={"vladr": asdict(settings)} if settings else {})
     stream = build_stream("synthetic-setting1", seed=seed, num_train_ids=ids,
                           transforms=build_transforms(config.image_size, pad=4))
     pm = get_plugin_manager()
-    plugin = None
-    if row != "baseline":
-        plugin = VLADRPlugin(ablation_config(row, **{"stage1_epochs": stage1_epochs, **overrides}))
-        register(pm, plugin)
+    activate_plugins(config, pm)  # the registry's vladr plugin, as `lreid run` activates it
+    plugin = pm.get_plugin("vladr")
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
         res = run_experiment(config, stream, pm, Path(out) / "run", progress=False, echo=lambda *a: None)

@@ -12,7 +12,6 @@ from pathlib import Path
 from lifelong_reid import RunConfig
 from lifelong_reid.data import build_transforms, read_domain
 from lifelong_reid.data.side_info import attach_side_info, captions_from_attributes, load_identity_attributes
-from lifelong_reid.plugins.vladr import VLADRConfig, VLADRPlugin
 from lifelong_reid.streams.lifelong import lifelong_stream
 
 config = RunConfig(
@@ -20,8 +19,8 @@ config = RunConfig(
     model="lreid-tiny-vit", pretrained=None, image_size=[128, 64],
     epochs=20, lr=3e-4, warmup_epochs=2, milestones=[15], batch_p=8, batch_k=4, bias_lr_mult=1.0,
     device="cpu",
+    plugins={"vladr": {"stage1_epochs": 10, "missing_captions": "generic"}},
 )
-plugins = [VLADRPlugin(VLADRConfig(stage1_epochs=10, missing_captions="generic"))]
 
 
 def stream(config):

@@ -10,11 +10,9 @@ Without the datasets the run stops before training with ``lreid datasets check D
 Captions: the samples' ``caption`` (attach a BLIP captions JSON written by ``lreid caption`` with
 ``--set extra.captions=PATH``; the synthetic stream carries its own).
 """
-from lifelong_reid.plugins.vladr.example import (paper_config, paper_plugins, real_stream, synthetic_defaults,
-                                                 synthetic_stream)
+from lifelong_reid.plugins.vladr.example import paper_config, real_stream, synthetic_defaults, synthetic_stream
 
 config = paper_config("vladr-setting1")
-plugins = paper_plugins()
 
 
 def synthetic_config(config):

@@ -8,6 +8,7 @@ status 2; nothing already written is removed.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from pathlib import Path
@@ -45,27 +46,41 @@ def main():
 @click.option("--resume", is_flag=True, help="Continue the run in --output after its last checkpoint.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config field, e.g. --set lr=1e-4 --set image_size=[128,64]. Repeatable.")
+@click.option("--plugin", "plugin_names", multiple=True, metavar="NAME",
+              help="Activate a registered method plugin (see `lreid plugins list`). Repeatable.")
+@click.option("-p", "p_options", multiple=True, metavar="NAME|no:NAME",
+              help="pytest-style: -p NAME activates a plugin, -p no:NAME blocks one. Repeatable.")
 @click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
 @click.option("--synthetic", is_flag=True,
               help="Run the experiment's offline variant (its synthetic_config: synthetic stream, tiny model, CPU).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @_user_errors
-def run(experiment, data_root, output, device, seed, epochs, resume, overrides, block, synthetic, progress):
+def run(experiment, data_root, output, device, seed, epochs, resume, overrides, plugin_names, p_options, block,
+        synthetic, progress):
     """Run an EXPERIMENT file (see examples/)."""
     from lifelong_reid.experiment import load_experiment, resolve_config
     from lifelong_reid.plugin_manager import get_plugin_manager, register
+    from lifelong_reid.registry import activate_plugins
     from lifelong_reid.runner import run_experiment
 
+    activate, block = _plugin_options(plugin_names, p_options, block)
     module = load_experiment(experiment)
-    config = resolve_config(module, overrides=overrides, synthetic=synthetic, data_root=data_root, device=device,
-                            seed=seed, epochs=epochs, output=output)
+    config = resolve_config(module, overrides=overrides, synthetic=synthetic, plugins=activate, data_root=data_root,
+                            device=device, seed=seed, epochs=epochs, output=output)
     pm = get_plugin_manager(block=block)
-    for plugin in getattr(module, "plugins", []):
-        register(pm, plugin)
+    activate_plugins(config, pm, objects=getattr(module, "plugins", []), block=block)
     register(pm, module, name=f"experiment:{Path(experiment).name}")
     out = Path(config.output or f"runs/{config.name}-seed{config.seed}")
     benchmark = module.stream(config)
     run_experiment(config, benchmark, pm, out, resume=resume, progress=progress, echo=click.echo)
+
+
+def _plugin_options(plugin_names, p_options, block) -> tuple[list, list]:
+    """``(plugins to activate, plugins to block)`` from ``--plugin``, ``-p NAME`` / ``-p no:NAME``, ``--block``."""
+    activate, blocked = list(plugin_names), list(block)
+    for opt in p_options:
+        (blocked if opt.startswith("no:") else activate).append(opt.removeprefix("no:"))
+    return activate, blocked
 
 
 def _experiment_plugins(experiment):
@@ -86,7 +101,8 @@ def _experiment_plugins(experiment):
 @click.option("--output", type=click.Path(file_okay=False), help="Report folder (default: eval-<checkpoint name>).")
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
 @click.option("--experiment", type=click.Path(dir_okay=False),
-              help="The experiment file that trained the checkpoint, when its plugins change the model.")
+              help="The experiment file that trained the checkpoint, only when it registered plugin objects of its "
+                   "own (the registry plugins of config.json are rebuilt without it).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override an evaluation setting, e.g. --set rerank=true --set eval_metric=euclidean.")
 @click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
@@ -112,18 +128,21 @@ def eval_checkpoint(checkpoint, data_root, domains, output, device, experiment, 
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the ranked lists as JSON here.")
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
 @click.option("--experiment", type=click.Path(dir_okay=False),
-              help="The experiment file that trained the checkpoint, when its plugins change the model.")
+              help="The experiment file that trained the checkpoint, only when it registered plugin objects of its "
+                   "own (the registry plugins of config.json are rebuilt without it).")
+@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
 @click.option("--backend", type=click.Choice(["auto", "torch", "faiss"]), default="auto", show_default=True,
               help="Top-k search backend.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @_user_errors
-def search(checkpoint, query_dir, gallery_dir, top, output, device, experiment, backend, progress):
+def search(checkpoint, query_dir, gallery_dir, top, output, device, experiment, block, backend, progress):
     """Rank the images of GALLERY_DIR for every image of QUERY_DIR with a saved CHECKPOINT."""
     from lifelong_reid.inference import list_images, load_strategy, search_folders
     from lifelong_reid.strategy.checkpoint import atomic_write_json
 
     list_images(query_dir), list_images(gallery_dir)  # fail on a bad folder before loading the model
-    strategy = load_strategy(checkpoint, device=device, plugins=_experiment_plugins(experiment), progress=progress)
+    strategy = load_strategy(checkpoint, device=device, plugins=_experiment_plugins(experiment), block=block,
+                             progress=progress)
     ranked = search_folders(strategy, query_dir, gallery_dir, top=top, backend=backend)
     for item in ranked:
         click.echo(item["query"])
@@ -207,14 +226,22 @@ def plugins():
 @plugins.command("list")
 @_user_errors
 def plugins_list():
-    """Show the registered plugins (built-in and from the lifelong_reid.plugins entry-point group) and the
-    hooks each implements."""
-    from lifelong_reid.plugin_manager import describe, get_plugin_manager
+    """Show every registered plugin (built-in and third-party, from the lifelong_reid.plugins entry-point
+    group): version, source, kind, the hooks it implements and its settings with their defaults."""
+    from lifelong_reid.registry import describe_plugins
 
-    for row in describe(get_plugin_manager()):
-        click.echo(f"{row['name']}  [{row['source']}]")
-        for hook in row["hooks"]:
-            click.echo(f"    {hook}")
+    for row in describe_plugins():
+        state = "always on" if row["always_on"] else "opt-in"
+        click.echo(f"{row['name']} {row['version']}  [{row['source']}; {row['kind']}, {state}]"
+                   + (f"  {row['description']}" if row["description"] else ""))
+        if row["error"]:
+            click.echo(f"    BROKEN: {row['error']}")
+            continue
+        click.echo(f"    hooks: {', '.join(row['hooks']) or 'none'}")
+        if row["loss_names"]:
+            click.echo(f"    losses: {', '.join(row['loss_names'])}")
+        for key, value in row["settings"].items():
+            click.echo(f"    {row['name']}.{key} = {json.dumps(value)}")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,12 @@ class RunConfig:
         image_size: ``[H, W]`` in pixels.
         stride: patch-embedding stride in pixels (``None``: the patch size; CLIP-ReID's overlap uses 12).
     Optimisation:
-        epochs: epochs per experience. lr: base learning rate. weight_decay. optimizer: ``"adam"`` or
-        ``"sgd"``. lr_mults: ``{parameter-name prefix: multiplier}``, e.g. ``{"classifier": 10}``.
-        bias_lr_mult: multiplier for biases (CLIP-ReID uses 2). warmup_epochs, milestones, gamma:
-        WarmupMultiStepLR (linear warm-up from ``warmup_factor``).
+        epochs: epochs per experience. lr: base learning rate. weight_decay. optimizer: ``"adam"``,
+        ``"adamw"`` or ``"sgd"``. lr_mults: ``{parameter-name prefix or dotted name part: multiplier}``, e.g.
+        ``{"classifier": 10}`` (every classifier, plugin heads' too). bias_lr_mult: multiplier for biases
+        (CLIP-ReID uses 2). scheduler: ``"multistep"`` (WarmupMultiStepLR: linear warm-up from
+        ``warmup_factor`` over ``warmup_epochs``, then ``gamma`` at each of ``milestones``) or ``"cosine"``
+        (linear warm-up from ``warmup_factor``, then cosine decay to ``min_lr_factor`` x lr at ``epochs``).
         batch_p, batch_k: identities per batch and images per identity (P x K sampler).
         id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses.
         amp: ``None``, ``"bf16"`` or ``"fp16"`` autocast.
@@ -35,9 +37,15 @@ class RunConfig:
     Data:
         data_root: root folder of datasets (``--data-root``). random_erasing: probability.
         num_workers: data-loading processes. eval_batch_size.
+        modality_stacks: 1 = one stack of blocks for all modalities of a tuple; ``M`` = one stack per modality
+        (GraFT's modality encoders).
+    Plugins:
+        plugins: ``{name: {setting: value}}``: the method plugins of the run and their settings (validated by
+        each plugin's settings dataclass; ``--plugin NAME``, ``--set NAME.setting=value``). The saved
+        ``config.json`` holds every setting, defaults included.
     Run:
         name, seed, device (``"cpu"``, ``"cuda"``, ``"auto"``), output (results folder).
-        extra: free-form values for experiment files and plugins (``--set extra.key=value``).
+        extra: free-form values for experiment files (``--set extra.key=value``).
     """
 
     name: str = "experiment"
@@ -54,8 +62,10 @@ class RunConfig:
     optimizer: str = "adam"
     lr_mults: dict = field(default_factory=dict)
     bias_lr_mult: float = 2.0
+    scheduler: str = "multistep"
     warmup_epochs: int = 10
     warmup_factor: float = 0.1
+    min_lr_factor: float = 0.0
     milestones: list = field(default_factory=lambda: [30, 50])
     gamma: float = 0.1
     batch_p: int = 16
@@ -65,6 +75,7 @@ class RunConfig:
     label_smoothing: float = 0.1
     triplet_margin: float = 0.3
     amp: Optional[str] = None
+    modality_stacks: int = 1
     # evaluation
     eval_metric: str = "cosine"
     rerank: bool = False
@@ -80,11 +91,15 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     output: Optional[str] = None
+    plugins: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for key, allowed in CHOICES.items():
             _check_choice(key, getattr(self, key), allowed)
+        if not isinstance(self.plugins, dict) or not all(isinstance(v, dict) for v in self.plugins.values()):
+            raise ConfigError(f"plugins must map plugin names to settings dicts, e.g. {{'vladr': {{}}}}, got "
+                              f"{self.plugins!r}")
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""
@@ -94,10 +109,11 @@ class RunConfig:
         """Apply one ``key=value`` override (``--set``).
 
         The value is parsed as JSON when it parses (``5``, ``1e-4``, ``[256,128]``, ``null``, ``true``),
-        else kept as a string. ``extra.KEY=...`` sets a free-form entry.
+        else kept as a string. ``extra.KEY=...`` sets a free-form entry; ``NAME.SETTING=...`` a setting of the
+        active plugin ``NAME`` (checked by its settings dataclass).
 
         Raises:
-            ConfigError: no ``=``, an unknown key, or a value of the wrong type.
+            ConfigError: no ``=``, an unknown key, a value of the wrong type, or a plugin that is not active.
         """
         if "=" not in assignment:
             raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set lr=1e-4")
@@ -110,7 +126,30 @@ class RunConfig:
         if key.startswith("extra."):
             self.extra[key[len("extra."):]] = value
             return
+        if "." in key:
+            self.set_plugin_setting(*key.split(".", 1), value)
+            return
+        hint = typing.get_type_hints(RunConfig).get(key)
+        if hint in (str, Optional[str]) and not isinstance(value, str) and value is not None:
+            value = raw  # a string field: "--set name=2024" is the text 2024
         self.set(key, value)
+
+    def set_plugin_setting(self, plugin: str, setting: str, value: Any) -> None:
+        """Set ``plugins[plugin][setting]`` after the plugin's settings dataclass accepts it.
+
+        Raises:
+            ConfigError: unknown plugin or setting, a refused value, or a plugin not active in this run.
+        """
+        from lifelong_reid.registry import get_plugin_info
+
+        info = get_plugin_info(plugin)
+        if plugin not in self.plugins:
+            active = ", ".join(self.plugins) or "none"
+            raise ConfigError(f"--set {plugin}.{setting}: plugin {plugin!r} is not active in this run (active: "
+                              f"{active}); add --plugin {plugin}")
+        trial = {**self.plugins[plugin], setting: value}
+        validated = info.validate(trial)
+        self.plugins[plugin] = {**trial, setting: getattr(validated, setting)}
 
     def set(self, key: str, value: Any) -> None:
         """Set field ``key`` to ``value`` after checking its type.
@@ -123,14 +162,15 @@ class RunConfig:
             close = [k for k in fields if k.startswith(key[:3])]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ConfigError(f"unknown config key {key!r}{hint}; known keys: {', '.join(fields)}")
-        value = _coerce(key, value, typing.get_type_hints(RunConfig)[key])
+        value = coerce(key, value, typing.get_type_hints(RunConfig)[key])
         if key in CHOICES:
             _check_choice(key, value, CHOICES[key])
         setattr(self, key, value)
 
 
 #: Fields that take one of a fixed set of values.
-CHOICES = {"optimizer": ("adam", "sgd"), "amp": (None, "bf16", "fp16"), "eval_metric": ("cosine", "euclidean")}
+CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "scheduler": ("multistep", "cosine"), "amp": (None, "bf16", "fp16"),
+           "eval_metric": ("cosine", "euclidean")}
 
 
 def _check_choice(key: str, value: Any, allowed) -> None:
@@ -138,21 +178,50 @@ def _check_choice(key: str, value: Any, allowed) -> None:
         raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
-def _coerce(key: str, value: Any, hint) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is typing.Union and type(None) in args:
-        if value is None:
+def coerce(key: str, value: Any, hint) -> Any:
+    """Check ``value`` against the type ``hint`` of setting ``key`` (JSON values from ``--set``): ints are
+    accepted for floats, ``None`` for ``Optional``; lists for tuples.
+
+    Raises:
+        ConfigError: a value of the wrong type, naming ``key``.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        if value is None and type(None) in args:
             return None
-        hint = next(a for a in args if a is not type(None))
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, str, bool, list, dict):
-        if hint is int and isinstance(value, bool):
-            raise ConfigError(f"{key} expects an integer, got {value!r}")
-        if isinstance(value, hint):
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return coerce(key, value, a)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if hint is Any:
+        return value
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} expects a number, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if hint is str:
-            return str(value)
-        raise ConfigError(f"{key} expects a value of type {hint.__name__}, got {value!r}")
+        raise ConfigError(f"{key} expects an integer, got {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} expects true or false, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} expects a string, got {value!r}")
+    if origin in (list, tuple) or hint in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            return type(value)(value) if origin is None else (list(value) if origin is list else tuple(value))
+        raise ConfigError(f"{key} expects a list, got {value!r}")
+    if origin is dict or hint is dict:
+        if isinstance(value, dict):
+            return value
+        raise ConfigError(f"{key} expects a mapping, got {value!r}")
     return value

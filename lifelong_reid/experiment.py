@@ -4,7 +4,10 @@ An experiment file (see ``examples/``) defines:
 
 - ``config``: a :class:`~lifelong_reid.RunConfig`;
 - ``stream(config)``: returns the :class:`~lifelong_reid.streams.ReIDBenchmark` to run;
-- optionally ``plugins``: a list of plugin objects or modules to register;
+- its method plugins in ``config.plugins`` (``{"vladr": {"stage1_epochs": 120}}``), found in the registry
+  (``lreid plugins list``);
+- optionally ``plugins``: a list of plugin objects to register as they are (their settings are recorded
+  when they expose them; ``lreid eval`` then needs ``--experiment`` to rebuild them);
 - optionally its own ``@hookimpl`` functions: the file itself is registered as a plugin, as pytest
   registers a ``conftest.py``.
 """
@@ -48,15 +51,16 @@ def load_experiment(path: str | Path) -> ModuleType:
     return module
 
 
-def resolve_config(module: ModuleType, *, overrides=(), synthetic: bool = False, **options) -> RunConfig:
-    """A copy of ``module.config`` with command-line ``options`` (``None`` values ignored) and ``--set``
-    ``overrides`` applied, in that order. With ``synthetic`` (``lreid run --synthetic``) the module's
+def resolve_config(module: ModuleType, *, overrides=(), synthetic: bool = False, plugins=(), **options) -> RunConfig:
+    """A copy of ``module.config`` with command-line ``options`` (``None`` values ignored), the ``plugins``
+    named on the command line (``--plugin NAME``: added to ``config.plugins`` with default settings) and
+    ``--set`` ``overrides`` applied, in that order. With ``synthetic`` (``lreid run --synthetic``) the module's
     ``synthetic_config(config)`` is applied first and ``extra["synthetic"]`` is set, so that ``stream(config)``
     builds the offline variant.
 
     Raises:
-        ConfigError: an unknown key or a badly typed value; ``synthetic`` for a module without
-            ``synthetic_config``.
+        ConfigError: an unknown key, plugin or setting, or a badly typed value; ``synthetic`` for a module
+            without ``synthetic_config``.
     """
     config = copy.deepcopy(module.config)
     if synthetic:
@@ -69,6 +73,12 @@ def resolve_config(module: ModuleType, *, overrides=(), synthetic: bool = False,
     for key, value in options.items():
         if value is not None:
             config.set(key, value)
+    if plugins:
+        from lifelong_reid.registry import check_names
+
+        check_names(plugins, what="--plugin")
+        for name in plugins:
+            config.plugins.setdefault(name, {})
     for assignment in overrides:
         config.override(assignment)
     return config

@@ -32,7 +32,10 @@ def config_from_checkpoint(state: dict, path: Path) -> RunConfig:
         raise CheckpointError(f"{path}: not a lifelong_reid checkpoint (no config / strategy state); use a file "
                               "from a run's checkpoints/ folder")
     known = {f.name for f in dataclasses.fields(RunConfig)}
-    config = RunConfig(**{k: v for k, v in state["config"].items() if k in known})
+    try:
+        config = RunConfig(**{k: v for k, v in state["config"].items() if k in known})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: its saved config is not valid here ({e})") from None
     config.pretrained, config.weights = None, None
     return config
 
@@ -41,17 +44,23 @@ def load_strategy(checkpoint: str | Path, *, device: Optional[str] = None, plugi
                   block: Sequence[str] = (), progress: Optional[bool] = None, overrides: Sequence[str] = ()):
     """A :class:`~lifelong_reid.strategy.ReIDStrategy` holding the model and plugin state of ``checkpoint``.
 
+    The plugins of the run are rebuilt from the saved config (``plugins``: names and settings) through the
+    registry, so a checkpoint of a method run needs no experiment file.
+
     Args:
         device: overrides the saved device (``"cpu"``, ``"cuda"``, ``"auto"``).
-        plugins: extra plugin objects / modules to register (e.g. the experiment module whose plugins
-            produced the checkpoint); entry-point plugins are loaded as in ``lreid run``.
+        plugins: extra plugin objects / modules to register (e.g. the experiment module, when it registered
+            plugin objects that are not in the registry).
+        block: plugin names not to load.
         overrides: ``key=value`` config overrides (``eval_metric=euclidean``, ``rerank=true``, ...).
 
     Raises:
-        CheckpointError: unreadable file or not a run checkpoint.
+        CheckpointError: unreadable file, not a run checkpoint, or weights that need a plugin that is missing.
+        ConfigError: a saved plugin that is not installed here (the message lists the known ones).
     """
     from lifelong_reid.models import build_model
-    from lifelong_reid.plugin_manager import get_plugin_manager, register
+    from lifelong_reid.plugin_manager import get_plugin_manager
+    from lifelong_reid.registry import activate_plugins
     from lifelong_reid.strategy import ReIDStrategy
 
     path = Path(checkpoint)
@@ -64,12 +73,23 @@ def load_strategy(checkpoint: str | Path, *, device: Optional[str] = None, plugi
     for assignment in overrides:
         config.override(assignment)
     pm = get_plugin_manager(block=block)
-    for plugin in plugins:
-        register(pm, plugin)
+    plugins = list(plugins)
+    objects = [p for p in plugins if not _is_module(p)]
+    activate_plugins(config, pm, objects=objects, block=block)
+    from lifelong_reid.plugin_manager import register
+
+    for module in (p for p in plugins if _is_module(p)):
+        register(pm, module, name=f"experiment:{getattr(module, '__name__', 'module')}")
     strategy = ReIDStrategy(model=build_model(config), config=config, pm=pm, progress=progress)
-    strategy.load_state_dict(state["strategy"])
+    strategy.load_state_dict(state["strategy"], strict=False)
     strategy.model.to(strategy.device)
     return strategy
+
+
+def _is_module(obj) -> bool:
+    import inspect
+
+    return inspect.ismodule(obj)
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -88,7 +108,7 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 class _ImageFiles(Dataset):
-    """Items ``[image, -1, -1, -1, index]`` (the layout the strategy's feature extraction reads)."""
+    """Items ``[image, -1, -1, -1, index]`` (the item layout the strategy's feature extraction reads)."""
 
     def __init__(self, paths: Sequence[Path], transform: Callable):
         self.paths, self.transform = list(paths), transform

@@ -1,10 +1,12 @@
 """Running an experiment: evaluate the initial model, train each experience, evaluate, checkpoint.
 
 The output folder holds ``results.json`` (rewritten after every experience), ``report.md`` with the
-matrix heat-maps (at the end), ``run.log``,
-``config.json`` and ``checkpoints/exp{t}_{domain}.pt`` (one per experience, written atomically). A run
-resumed with ``resume=True`` restarts after the last checkpoint; since every experience is seeded from
-``(seed, experience index)``, its ``results.json`` equals that of an uninterrupted run.
+matrix heat-maps (at the end), ``run.log``, ``losses.log`` (flushed after every epoch), ``config.json``
+(the config with every active plugin's settings, and the active plugins with their versions) and
+``checkpoints/exp{t}_{domain}.pt`` (one per experience, written atomically). A run resumed with
+``resume=True`` restarts after the last checkpoint, refusing a config that differs from the saved one;
+since every experience is seeded from ``(seed, experience index)``, its ``results.json`` and ``losses.log``
+equal those of an uninterrupted run.
 """
 from __future__ import annotations
 
@@ -28,9 +30,9 @@ from lifelong_reid.strategy import ReIDStrategy
 from lifelong_reid.strategy.checkpoint import atomic_write_json, latest_checkpoint, load_checkpoint, save_checkpoint
 
 log = logging.getLogger("lifelong_reid")
-#: Config fields that must match between a checkpoint and a resumed run.
-RESUME_KEYS = ("model", "pretrained", "weights", "image_size", "stride", "seed", "epochs", "lr", "batch_p",
-               "batch_k")
+#: Config fields that may differ between a checkpoint and a resumed run (where and how fast it runs, not
+#: what it computes); every other field, plugin settings included, must match.
+RESUME_EXEMPT = ("device", "output", "data_root", "num_workers", "eval_batch_size")
 
 
 def seed_everything(seed: int, experience: int = 0) -> None:
@@ -52,12 +54,48 @@ def _attach_log_file(path: Path) -> logging.Handler:
     return handler
 
 
-def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete: bool) -> dict:
+def config_differences(saved: dict, config: RunConfig) -> list[str]:
+    """Names of the config fields (``plugins.NAME`` for a plugin's settings) that differ between a saved
+    config and ``config``, ignoring :data:`RESUME_EXEMPT`."""
+    now = config.to_dict()
+    diff = [k for k in now if k not in RESUME_EXEMPT and k != "plugins" and saved.get(k) != now[k]]
+    saved_plugins, plugins = saved.get("plugins", {}) or {}, now.get("plugins", {})
+    diff += [f"plugins.{name}" for name in sorted(set(saved_plugins) | set(plugins))
+             if saved_plugins.get(name) != plugins.get(name)]
+    return diff
+
+
+def active_plugins_from(pm) -> list[dict]:
+    """What ``results.json`` / ``config.json`` record of each registered plugin (name, version, source,
+    settings), read from the plugin manager."""
+    from lifelong_reid.registry import discover, object_settings
+
+    known = discover()
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        info = known.get(name)
+        if name.startswith("experiment:"):
+            source = "experiment file"
+        elif info is not None:
+            source = info.source
+        else:
+            source = f"object ({type(plugin).__module__})"
+        rows.append({"name": name, "version": str(info.version if info else getattr(plugin, "version", "")),
+                     "source": source, "settings": object_settings(plugin) or {},
+                     "kind": info.kind if info else "method"})
+    return rows
+
+
+def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete: bool,
+                 plugins: Optional[list] = None) -> dict:
     """The ``results.json`` content (values in percent)."""
     return {
         "experiment": config.name,
         "stream": benchmark.name,
         "seed": config.seed,
+        "plugins": plugins or [],
         "domains": {"seen": benchmark.seen_domains, "unseen": list(benchmark.unseen_domains)},
         "matrix": matrix.to_dict(),
         "final": matrix.final(),
@@ -100,24 +138,33 @@ def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool 
 def _run(config, benchmark, pm, output, ckpt_dir, previous, progress, echo) -> dict:
     started = time.perf_counter()
     preflight(benchmark)
-    atomic_write_json(output / "config.json", config.to_dict())
-    seed_everything(config.seed, 0)  # the initial (randomly initialised) weights depend on the seed only
-    model = build_model(config)
-    with open(output / "losses.log", "a") as loss_log:
-        strategy = ReIDStrategy(model=model, config=config, pm=pm, loggers=[TextLogger(loss_log)], progress=progress)
-        return _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous, echo, started)
-
-
-def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous, echo, started) -> dict:
-    matrix = AccuracyMatrix(benchmark.eval_domains, seen=benchmark.seen_domains, unseen=benchmark.unseen_domains)
-    start = 0
-    if previous is not None:
+    plugins = active_plugins_from(pm)
+    state = None
+    if previous is not None:  # check before writing anything: a resumed run is made under one config
         state = load_checkpoint(previous)
-        saved = state.get("config", {})
-        diff = [k for k in RESUME_KEYS if saved.get(k) != config.to_dict().get(k)]
+        diff = config_differences(state.get("config", {}), config)
         if diff or state.get("stream") != benchmark.name:
             raise CheckpointError(f"{previous} was written by a run with other settings "
                                   f"({', '.join(diff) or 'stream'} differ); resume with the same options")
+    else:
+        atomic_write_json(output / "config.json", {**config.to_dict(), "active_plugins": plugins})
+    seed_everything(config.seed, 0)  # the initial (randomly initialised) weights depend on the seed only
+    model = build_model(config)
+    log_path = output / "losses.log"
+    if state is not None and "losses_log_bytes" in state and log_path.exists():
+        with open(log_path, "r+b") as f:  # drop what the interrupted experience wrote
+            f.truncate(state["losses_log_bytes"])
+    with open(log_path, "a" if state is not None else "w") as loss_log:
+        strategy = ReIDStrategy(model=model, config=config, pm=pm, loggers=[TextLogger(loss_log)], progress=progress)
+        return _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous, state, echo, started,
+                                   plugins, loss_log)
+
+
+def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous, state, echo, started, plugins,
+                        loss_log) -> dict:
+    matrix = AccuracyMatrix(benchmark.eval_domains, seen=benchmark.seen_domains, unseen=benchmark.unseen_domains)
+    start = 0
+    if state is not None:
         strategy.load_state_dict(state["strategy"])
         matrix = AccuracyMatrix.from_dict(state["matrix"], benchmark.seen_domains, benchmark.unseen_domains,
                                           state["per_domain"])
@@ -136,11 +183,13 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
         strategy.train(stream[t])
         log.info("experience %d trained in %.1f s", t + 1, time.perf_counter() - t0)
         matrix.add_row(f"after:{domain}", strategy.evaluate_domains(benchmark, keep_features=t == len(stream) - 1))
+        loss_log.flush()
         save_checkpoint(ckpt_dir, t + 1, domain, {
             "strategy": strategy.state_dict(), "matrix": matrix.to_dict(), "per_domain": matrix.per_domain,
-            "experiences_done": t + 1, "config": config.to_dict(), "stream": benchmark.name})
-        atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, complete=False))
-    results = results_dict(config, benchmark, matrix, complete=True)
+            "experiences_done": t + 1, "config": config.to_dict(), "stream": benchmark.name,
+            "losses_log_bytes": loss_log.tell()})
+        atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, False, plugins))
+    results = results_dict(config, benchmark, matrix, True, plugins)
     atomic_write_json(output / "results.json", results)
     if not strategy.domain_features:  # resumed after the last experience: features for the figures
         strategy.evaluate_domains(benchmark, keep_features=True)

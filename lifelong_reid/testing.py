@@ -1,23 +1,45 @@
-"""Helpers for plugin authors' tests: run a plugin on a tiny synthetic stream in seconds.
+"""Helpers for plugin authors' tests: run a plugin on a tiny seeded synthetic stream in seconds.
 
-Example::
+Functions::
 
     from lifelong_reid.testing import tiny_config, tiny_stream, run_with_plugins
 
     def test_my_plugin_runs(tmp_path):
         results = run_with_plugins([MyPlugin()], tmp_path)
         assert results["complete"]
+
+Fixtures (enable them with ``pytest_plugins = ["lifelong_reid.testing"]`` in a ``conftest.py``):
+
+- ``lreid_harness``: a factory, ``lreid_harness(plugins=[obj], names=["ema"], settings={"ema": {...}},
+  stream="lifelong")`` -> :class:`PluginHarness`, whose methods train a few iterations and expose the named
+  losses (:meth:`PluginHarness.train`), run the whole stream (:meth:`PluginHarness.run`), round-trip the
+  plugins' state through a checkpoint (:meth:`PluginHarness.checkpoint_roundtrip`) and compare a killed and
+  resumed run with an uninterrupted one (:meth:`PluginHarness.resume_matches`);
+- ``lreid_plugin``: registers a plugin object for one test (``lreid_plugin(obj)`` returns a plugin manager
+  holding it and the always-on plugins).
+
+Streams (``stream=``): ``"lifelong"`` (2 synthetic domains + 1 unseen, 6 identities each), ``"multimodal"``
+(RGB/NIR/TIR tuples), ``"vi-unsupervised"`` (visible + near-infrared cameras, identities hidden).
 """
 from __future__ import annotations
 
+import copy
+import json
+import math
 from pathlib import Path
 from typing import Iterable, Optional
 
+import torch
+
 from lifelong_reid.config import RunConfig
 from lifelong_reid.data.transforms import build_transforms
+from lifelong_reid.hooks import hookimpl
 from lifelong_reid.plugin_manager import get_plugin_manager, register
+from lifelong_reid.registry import activate_plugins
 from lifelong_reid.runner import run_experiment
 from lifelong_reid.streams.synthetic import synthetic_lifelong_stream
+
+STREAMS = ("lifelong", "multimodal", "vi-unsupervised")
 
 
 def tiny_config(**overrides) -> RunConfig:
@@ -37,12 +59,181 @@ def tiny_stream(config: RunConfig, num_domains: int = 2, num_unseen: int = 1, nu
                                      transforms=build_transforms(config.image_size, pad=2))
 
 
+def stream_of_kind(kind: str, config: RunConfig):
+    """The tiny stream of kind ``kind`` (see :data:`STREAMS`).
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    from lifelong_reid.streams import build_stream
+
+    tf = build_transforms(config.image_size, pad=2)
+    if kind == "lifelong":
+        return tiny_stream(config)
+    if kind == "multimodal":
+        return build_stream("synthetic-multimodal", seed=config.seed, num_train_ids=6, num_test_ids=6, num_cameras=2,
+                            images_per_camera=2, transforms=tf)
+    if kind == "vi-unsupervised":
+        return build_stream("synthetic-vi-unsupervised", seed=config.seed, num_train_ids=6, num_test_ids=6,
+                            num_cameras=2, images_per_camera=3, transforms=tf)
+    raise ValueError(f"unknown stream kind {kind!r}; kinds: {', '.join(STREAMS)}")
+
+
 def run_with_plugins(plugins: Iterable, output: Path, config: Optional[RunConfig] = None, benchmark=None,
                      block=()) -> dict:
-    """Run ``plugins`` (with the built-ins) on :func:`tiny_stream`; returns ``results.json`` content."""
+    """Run plugin objects (with the always-on plugins, and the registry plugins named in
+    ``config.plugins``) on :func:`tiny_stream`; returns the ``results.json`` content."""
     config = config or tiny_config()
     pm = get_plugin_manager(block=block)
-    for p in plugins:
-        register(pm, p)
+    activate_plugins(config, pm, objects=list(plugins), block=block)
     benchmark = benchmark or tiny_stream(config)
     return run_experiment(config, benchmark, pm, Path(output), progress=False, echo=lambda *a: None)
+
+
+class _Recorder:
+    """Records every iteration's loss terms; stops a run after ``kill_at`` experiences (a simulated kill)."""
+
+    name = "lreid-testing-recorder"
+
+    def __init__(self, kill_at: Optional[int] = None):
+        self.iterations: list[dict] = []
+        self.kill_at = kill_at
+
+    @hookimpl
+    def lreid_after_optimizer_step(self, strategy):
+        self.iterations.append({k: float(v.detach()) for k, v in strategy.loss_terms.items()})
+
+    @hookimpl
+    def lreid_before_experience(self, experience):
+        if self.kill_at is not None and experience.current_experience >= self.kill_at:
+            raise KeyboardInterrupt("simulated kill")
+
+
+class PluginHarness:
+    """A plugin (or several) on a tiny synthetic stream.
+
+    Args:
+        plugins: plugin objects to register.
+        names: registry plugins to activate (with ``settings[name]``).
+        settings: ``{name: {setting: value}}`` for the registry plugins.
+        stream: a stream kind (:data:`STREAMS`) or a built benchmark.
+        config: the run config (default :func:`tiny_config`).
+        block: plugin names to block.
+    """
+
+    def __init__(self, plugins: Iterable = (), names: Iterable[str] = (), settings: Optional[dict] = None,
+                 stream="lifelong", config: Optional[RunConfig] = None, block: Iterable[str] = ()):
+        self.objects = list(plugins)
+        self.config = copy.deepcopy(config) if config is not None else tiny_config()
+        for name in names:
+            self.config.plugins.setdefault(name, {})
+        for name, values in (settings or {}).items():
+            self.config.plugins.setdefault(name, {}).update(values)
+        self.stream_kind = stream
+        self.block = list(block)
+
+    def _benchmark(self):
+        return stream_of_kind(self.stream_kind, self.config) if isinstance(self.stream_kind, str) else self.stream_kind
+
+    def plugin_manager(self, extra: Iterable = ()):
+        """A fresh plugin manager with the harness's plugins (objects are deep-copied, so every call starts
+        from the same plugin state) and ``extra`` objects."""
+        pm = get_plugin_manager(block=self.block)
+        self.active = activate_plugins(self.config, pm, objects=[copy.deepcopy(o) for o in self.objects],
+                                       block=self.block)
+        for obj in extra:
+            register(pm, obj, name=getattr(obj, "name", None))
+        return pm
+
+    def strategy(self, pm=None):
+        """A :class:`~lifelong_reid.strategy.ReIDStrategy` on the tiny model with the harness's plugins."""
+        from lifelong_reid.models import build_model
+        from lifelong_reid.runner import seed_everything
+        from lifelong_reid.strategy import ReIDStrategy
+
+        seed_everything(self.config.seed, 0)
+        return ReIDStrategy(model=build_model(self.config), config=self.config, pm=pm or self.plugin_manager(),
+                            progress=False)
+
+    def train(self, epochs: int = 1) -> list[dict]:
+        """Train the first experience for ``epochs`` epochs (a few iterations each on the tiny streams) and
+        return every iteration's loss terms ``{name: float}``.
+
+        Raises:
+            AssertionError: a loss term is not finite.
+        """
+        rec = _Recorder()
+        self.config.epochs = epochs
+        strategy = self.strategy(self.plugin_manager([rec]))
+        self.last_strategy = strategy
+        strategy.train(self._benchmark().train_stream[0])
+        for i, terms in enumerate(rec.iterations):
+            bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
+            assert not bad, f"iteration {i}: loss terms not finite: {bad}"
+        return rec.iterations
+
+    def run(self, output: Path) -> dict:
+        """Run the whole stream into ``output``; returns ``results.json``."""
+        return run_experiment(self.config, self._benchmark(), self.plugin_manager(), Path(output), progress=False,
+                              echo=lambda *a: None)
+
+    def checkpoint_roundtrip(self, epochs: int = 1) -> tuple[dict, dict]:
+        """Train one experience, save the strategy state, load it into a fresh strategy with fresh plugins,
+        save again; returns ``(saved, saved_again)`` (equal when the plugins' state round-trips)."""
+        self.train(epochs)
+        saved = self.last_strategy.state_dict()
+        fresh = self.strategy()
+        fresh.load_state_dict(copy.deepcopy(saved))
+        return saved, fresh.state_dict()
+
+    def resume_matches(self, tmp_path: Path) -> tuple[dict, dict]:
+        """Run the stream uninterrupted, then run it again killed before its second experience and resumed;
+        returns both ``results.json`` (their matrices and ``losses.log`` must agree; asserted here)."""
+        tmp_path = Path(tmp_path)
+        full = self.run(tmp_path / "full")
+        pm = self.plugin_manager([_Recorder(kill_at=1)])
+        benchmark = self._benchmark()
+        try:
+            run_experiment(self.config, benchmark, pm, tmp_path / "killed", progress=False, echo=lambda *a: None)
+            raise AssertionError("the simulated kill did not happen (the stream has one experience?)")
+        except KeyboardInterrupt:
+            pass
+        resumed = run_experiment(self.config, self._benchmark(), self.plugin_manager(), tmp_path / "killed",
+                                 resume=True, progress=False, echo=lambda *a: None)
+        assert json.dumps(resumed["matrix"]) == json.dumps(full["matrix"]), "resumed run differs"
+        assert (tmp_path / "killed" / "losses.log").read_text() == (tmp_path / "full" / "losses.log").read_text()
+        return full, resumed
+
+
+def states_equal(a, b) -> bool:
+    """Deep equality of checkpoint states (tensors compared exactly)."""
+    if torch.is_tensor(a) or torch.is_tensor(b):
+        return torch.is_tensor(a) and torch.is_tensor(b) and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(states_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(states_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+# --------------------------------------------------------------------------- pytest fixtures
+
+try:  # pytest is a test dependency, not a requirement of the library
+    import pytest
+except ImportError:  # pragma: no cover
+    pytest = None
+
+if pytest is not None:
+    @pytest.fixture
+    def lreid_harness():
+        """``lreid_harness(plugins=..., names=..., settings=..., stream=...)`` -> :class:`PluginHarness`."""
+        return PluginHarness
+
+    @pytest.fixture
+    def lreid_plugin():
+        """``lreid_plugin(obj, name=None)`` -> a plugin manager with ``obj`` registered (for this test only)."""
+        def make(obj, name: Optional[str] = None):
+            pm = get_plugin_manager()
+            register(pm, obj, name=name or getattr(obj, "name", None))
+            return pm
+        return make

@@ -133,11 +133,14 @@ def test_experiment_without_config_is_named(tmp_path):
     assert r.exit_code == 2 and "bad.py: define `config = RunConfig(...)`" in r.output
 
 
-def test_plugins_list_shows_builtins_and_their_hooks():
+def test_plugins_list_shows_builtins_their_hooks_and_settings():
     r = invoke("plugins", "list")
-    assert r.exit_code == 0
-    assert "core  [lifelong_reid.plugins.core (lifelong-reid" in r.output
-    assert "    lreid_inference_embedding" in r.output
+    assert r.exit_code == 0, r.output
+    assert "core 0.1.0  [built-in; core, always on]" in r.output
+    assert "    hooks: lreid_inference_embedding" in r.output
+    assert "vladr 0.1.0  [built-in; method, opt-in]" in r.output
+    assert "    losses: vladr_i2t, vladr_cma, vladr_ida, vladr_kl" in r.output
+    assert "    vladr.stage1_epochs = 10" in r.output and "    vladr.weight_interpolation = 0.6" in r.output
 
 
 def test_unreadable_image_stops_the_run_before_training(tmp_path):
@@ -172,6 +175,6 @@ def test_third_party_plugin_is_found_through_the_entry_point_group(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(site)}
     r = subprocess.run([sys.executable, "-m", "lifelong_reid.cli", "plugins", "list"], env=env,
                        capture_output=True, text=True, check=True)
-    assert "myplugin  [thirdparty_plugin (thirdparty 0.1)]" in r.stdout
-    assert "    lreid_extra_losses" in r.stdout
-    assert "core  [" in r.stdout
+    assert "myplugin 0.1  [entry point (thirdparty 0.1); method, opt-in]" in r.stdout
+    assert "    hooks: lreid_extra_losses" in r.stdout
+    assert "core 0.1.0  [built-in" in r.stdout

@@ -18,8 +18,13 @@ def test_overrides_parse_json_and_check_types():
     assert c.extra == {"alpha": 0.6} and c.lr_mults == {"classifier": 10}
     with pytest.raises(ConfigError, match="unknown config key 'epoch'.*did you mean epochs"):
         c.override("epoch=3")
-    with pytest.raises(ConfigError, match="epochs expects a value of type int"):
+    with pytest.raises(ConfigError, match="epochs expects an integer"):
         c.override("epochs=[1]")
+    for bad in ("lr=abc", "weight_decay=abc", "label_smoothing=[1]"):
+        with pytest.raises(ConfigError, match="expects a number"):
+            c.override(bad)
+    c.override("name=2024")  # a string field keeps the text
+    assert c.name == "2024"
     with pytest.raises(ConfigError, match="expected key=value"):
         c.override("epochs")
 

@@ -18,8 +18,9 @@ def test_relabel_is_contiguous_and_keeps_original_ids():
     assert targets == [1, 0, 1, 2]
     assert mapping == {("d1", 3): 0, ("d1", 17): 1, ("d2", 3): 2}
     ds = ReIDDataset(samples, image_loader=lambda s: Image.new("RGB", (4, 8)), targets=targets)
-    image, target, pid, camid, index = ds[2]
+    image, target, pid, camid, index, meta = ds[2]
     assert (target, pid, camid, index) == (1, 17, 2, 2)
+    assert meta == {"domain": "d1", "modality": "rgb"}
     assert ds.num_classes == 3
 
 

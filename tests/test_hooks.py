@@ -1,4 +1,4 @@
-"""Every hookspec is documented and exercised here by a small plugin."""
+"""Every hookspec is documented and exercised here by a small plugin (datasette's habit)."""
 from __future__ import annotations
 
 import inspect
@@ -12,8 +12,9 @@ from lifelong_reid import hookimpl, hookspecs
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.models import build_model
 from lifelong_reid.plugin_manager import get_plugin_manager, register
+from lifelong_reid.strategy import ReIDStrategy
 from lifelong_reid.strategy.checkpoint import latest_checkpoint, load_checkpoint
-from lifelong_reid.testing import run_with_plugins, tiny_config
+from lifelong_reid.testing import run_with_plugins, tiny_config, tiny_stream
 
 SPECS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("lreid_")]
 
@@ -21,31 +22,37 @@ SPECS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) 
 def test_every_hookspec_is_documented_and_tested():
     source = Path(__file__).read_text()
     for name in SPECS:
-        assert (getattr(hookspecs, name).__doc__ or "").strip(), f"{name} has no docstring"
+        doc = getattr(hookspecs, name).__doc__ or ""
+        assert doc.strip(), f"{name} has no docstring"
+        assert "Called:" in doc and "Returns:" in doc, f"{name} does not say when it is called and what it returns"
         assert source.count(f"def {name}(") >= 1, f"{name} has no test plugin in {__file__}"
 
 
 class Recorder:
-    """Implements the boundary, loss, prompt-token, embedding and state hooks and records the calls."""
+    """Implements the boundary, loss, iteration, prompt-token, embedding and state hooks and records calls."""
+
+    name = "recorder"
 
     def __init__(self):
         self.calls = []
         self.layers_seen = []
         self.prompt = None
         self.counter = 0
+        self.steps = []
         self.loaded = None
 
     # model surgery + own parameter group
     @hookimpl
     def lreid_adapt_model(self, model, experience):
-        self.calls.append(("adapt", experience.current_experience, model.num_classes))
-        if self.prompt is None:
+        self.calls.append(("adapt", None if experience is None else experience.current_experience,
+                           model.num_classes))
+        if not hasattr(model, "test_prompt"):
             self.prompt = nn.Parameter(torch.zeros(2, model.visual.width))
             model.register_parameter("test_prompt", self.prompt)
 
     @hookimpl
     def lreid_param_groups(self, model):
-        return [{"params": [self.prompt], "lr_mult": 10.0, "weight_decay": 0.0, "name": "prompts"}]
+        return [{"params": [model.test_prompt], "lr_mult": 10.0, "weight_decay": 0.0, "name": "prompts"}]
 
     # vision forward: deep prompt tokens at layer 0, removed after the last layer
     @hookimpl
@@ -56,12 +63,17 @@ class Recorder:
     @hookimpl
     def lreid_vision_block_end(self, layer_index, context, encoder):
         self.layers_seen.append(layer_index)
-        if layer_index == len(encoder.blocks) - 1 and "prompt" in context.spans:
+        if layer_index == encoder.num_layers - 1 and "prompt" in context.spans:
             context.pop_tokens("prompt")
 
     @hookimpl
-    def lreid_extra_losses(self, outputs, strategy):
+    def lreid_extra_losses(self, outputs, batch, strategy):
+        assert len(batch) == len(outputs["global"]) and batch.domain[0].startswith("synth")
         return {"feat_norm": 1e-3 * outputs["global"].pow(2).sum(1).mean()}
+
+    @hookimpl
+    def lreid_after_optimizer_step(self, strategy, batch):
+        self.steps.append(strategy.clock.train_iterations)  # Avalanche counts the iteration after this hook
 
     @hookimpl
     def lreid_before_experience(self, experience):
@@ -89,11 +101,8 @@ class Recorder:
         return {"recorder": {"counter": self.counter}}
 
     @hookimpl
-    def lreid_load_state_dict(self, state, strategy):
+    def lreid_load_state_dict(self, state):
         self.loaded = state["recorder"]
-        if strategy is not None and self.prompt is None:  # re-create what lreid_adapt_model added
-            self.prompt = nn.Parameter(torch.zeros(2, strategy.model.visual.width))
-            strategy.model.register_parameter("test_prompt", self.prompt)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +121,12 @@ def test_boundary_hooks_are_called_in_order(recorded):
                          ("before_epoch", 1), ("after_epoch", 1, loss_names), ("after_exp", t)]
     assert rec.calls[:7] == per_exp(0)
     assert rec.calls[7][:2] == ("adapt", 1) and rec.calls[8:14] == per_exp(1)[1:]
+
+
+def test_after_optimizer_step_runs_once_per_iteration(recorded):
+    rec, _, _ = recorded
+    # once per iteration, before Avalanche's clock counts it: 0, 1, 2, ... over both experiences
+    assert rec.steps == list(range(len(rec.steps))) and len(rec.steps) >= 2 * 2 * 2
 
 
 def test_adapt_model_sees_the_classifier_sized_for_the_experience(recorded):
@@ -138,8 +153,6 @@ def test_inference_embedding_override_is_used_for_evaluation(tmp_path):
     rec = Recorder()
     pm = get_plugin_manager()
     register(pm, rec)
-    from lifelong_reid.strategy import ReIDStrategy
-    from lifelong_reid.testing import tiny_stream
     cfg = tiny_config()
     strategy = ReIDStrategy(model=build_model(cfg), config=cfg, pm=pm, progress=False)
     _, query, _ = next(tiny_stream(cfg).eval_sets())
@@ -154,11 +167,10 @@ def test_plugin_state_is_saved_in_checkpoints_and_restored(recorded, tmp_path):
     pm = get_plugin_manager()
     fresh = Recorder()
     register(pm, fresh)
-    from lifelong_reid.strategy import ReIDStrategy
     cfg = tiny_config()
     strategy = ReIDStrategy(model=build_model(cfg), config=cfg, pm=pm, progress=False)
-    strategy.load_state_dict(state["strategy"])  # plugin re-creates its parameter before the weights load
-    assert fresh.loaded == {"counter": 4}
+    strategy.load_state_dict(state["strategy"])  # lreid_adapt_model(experience=None) re-creates the parameter
+    assert fresh.loaded == {"counter": 4} and fresh.calls == [("adapt", None, 6)]
     assert torch.equal(strategy.model.test_prompt, rec.prompt.detach())
 
 
@@ -167,7 +179,7 @@ class BlockCLS:
 
     @hookimpl
     def lreid_vision_attention_mask(self, layer_index, context):
-        n = context.tokens.shape[1]
+        n = context.num_tokens
         mask = torch.zeros(n, n)
         mask[0, 1:] = float("-inf")
         return mask
@@ -180,17 +192,126 @@ def test_attention_mask_hook_reaches_the_attention():
     assert not torch.allclose(model(a)["global"], model(b)["global"])
     pm = get_plugin_manager()
     register(pm, BlockCLS())
-    model.visual.hook = pm.hook
+    model.hook = pm.hook
     assert torch.allclose(model(a)["global"], model(b)["global"], atol=1e-6)
 
 
-def test_duplicate_loss_names_are_an_error(tmp_path):
-    class Dup:
-        @hookimpl
-        def lreid_extra_losses(self):
-            return {"id": torch.tensor(0.0)}
-    with pytest.raises(ConfigError, match="loss term 'id' is returned twice"):
-        run_with_plugins([Dup()], tmp_path)
+class CameraEmbedding:
+    """SIE-style: a per-camera vector added to the CLS token before ln_pre."""
+
+    def __init__(self, width):
+        self.table = torch.zeros(2, width)
+        self.table[1] = torch.linspace(-5, 5, width)  # not constant: ln_pre would remove a constant shift
+
+    @hookimpl
+    def lreid_vision_embed_tokens(self, context, encoder):
+        assert context.stage == "embed" and context.layer_index == -1
+        cams = context.batch.camids
+        context.set_tokens("cls", context.get_tokens("cls") + self.table[cams][:, None, :])
+
+
+def test_embed_tokens_hook_runs_before_ln_pre_and_sees_the_batch():
+    from lifelong_reid.data import ReIDBatch
+
+    torch.manual_seed(0)
+    model = build_model(tiny_config()).eval()
+    x = torch.randn(1, 3, 64, 32).expand(2, -1, -1, -1)
+    pm = get_plugin_manager()
+    register(pm, CameraEmbedding(model.visual.width))
+    model.hook = pm.hook
+    batch = ReIDBatch(images=x, targets=torch.tensor([-1, -1]), pids=torch.tensor([1, 1]),
+                      camids=torch.tensor([0, 1]), indices=torch.tensor([0, 1]))
+    out = model(x, batch)
+    assert torch.allclose(out["global"][0], model.frozen_copy()(x[:1])["global"][0], atol=1e-5)  # camera 0: +0
+    assert not torch.allclose(out["global"][0], out["global"][1], atol=1e-3)  # camera 1 moved
+
+
+class FusionAverage:
+    """One shared token per modality, averaged over modalities after every block (the exchange point)."""
+
+    def __init__(self):
+        self.exchanges = []
+
+    @hookimpl
+    def lreid_vision_block_start(self, layer_index, context, encoder):
+        if layer_index == 0:
+            context.add_tokens("fusion", torch.zeros(context.num_modalities, 1, encoder.width), per_modality=True)
+
+    @hookimpl
+    def lreid_vision_exchange(self, layer_index, context):
+        f = context.get_tokens("fusion", view=True)  # (B, M, 1, D)
+        context.set_tokens("fusion", f.mean(1, keepdim=True).expand_as(f))
+        self.exchanges.append((layer_index, tuple(f.shape)))
+
+
+def test_exchange_hook_runs_after_every_block_on_tuples_only():
+    torch.manual_seed(0)
+    model = build_model(tiny_config()).eval()
+    plugin = FusionAverage()
+    pm = get_plugin_manager()
+    register(pm, plugin)
+    model.hook = pm.hook
+    out = model(torch.randn(2, 3, 3, 64, 32))
+    assert plugin.exchanges == [(i, (2, 3, 1, model.visual.width)) for i in range(4)]
+    fusion = out["context"].get_tokens("fusion", view=True)
+    # after the last exchange every modality holds the same fusion token
+    assert torch.allclose(fusion[:, 0], fusion[:, 1]) and torch.allclose(fusion[:, 0], fusion[:, 2])
+    model(torch.randn(2, 3, 64, 32))
+    assert len(plugin.exchanges) == 4  # plain images: no exchange
+
+
+class PartHead:
+    """Declares a head and supplies its feature from the final tokens."""
+
+    @hookimpl
+    def lreid_adapt_model(self, model):
+        model.add_head("test_parts", model.visual.width, retrieval=True, owner="test")
+
+    @hookimpl
+    def lreid_model_outputs(self, outputs, context, model):
+        outputs["test_parts"] = context.get_tokens("patches").mean(1)
+
+
+def test_model_outputs_hook_feeds_a_declared_head_and_the_shared_losses(tmp_path):
+    cfg = tiny_config()
+    pm = get_plugin_manager()
+    register(pm, PartHead())
+    strategy = ReIDStrategy(model=build_model(cfg), config=cfg, pm=pm, progress=False)
+    strategy.train(tiny_stream(cfg).train_stream[0])
+    model = strategy.model
+    out = model(torch.randn(4, 3, 64, 32))
+    d = model.visual.width
+    assert out["test_parts_logits"].shape == (4, 6) and out["test_parts_bn"].shape == (4, d)
+    assert out["feat_spans"] == {"model": (0, model.feat_dim), "test_parts": (model.feat_dim, model.feat_dim + d)}
+    assert torch.equal(out["feat"][:, model.feat_dim:], out["test_parts"])
+    assert model.heads["test_parts"].classifier.weight.grad is not None  # the identity loss used the head
+
+
+class Relabel:
+    """Pseudo-labels: every pair of original identities shares one target (first result wins)."""
+
+    def __init__(self):
+        self.calls = []
+
+    @hookimpl(tryfirst=True)
+    def lreid_assign_targets(self, strategy, dataset, epoch, iteration):
+        self.calls.append((epoch, iteration))
+        if iteration is not None:
+            return None
+        pids = torch.as_tensor(list(dataset.pids))
+        return torch.unique(pids, return_inverse=True)[1] // 2
+
+
+def test_assign_targets_sets_the_targets_sampler_and_classifier(tmp_path):
+    cfg = tiny_config(epochs=2, batch_p=2)
+    plugin = Relabel()
+    pm = get_plugin_manager()
+    register(pm, plugin)
+    strategy = ReIDStrategy(model=build_model(cfg), config=cfg, pm=pm, progress=False)
+    strategy.train(tiny_stream(cfg).train_stream[0])
+    assert plugin.calls[0] == (0, None) and (1, None) in plugin.calls and (0, 1) in plugin.calls
+    assert strategy.model.num_classes == 3 and int(strategy.targets.max()) == 2
+    assert set(strategy.sampler.labels) == {0, 1, 2}
 
 
 def test_misspelt_hook_name_is_an_error():

@@ -70,7 +70,7 @@ def test_tiny_model_trains_and_evaluates_on_synthetic_tuples(tmp_path):
                      transforms=build_transforms((64, 32)))
     ds = ReIDDataset(b.domains["synth-rgbnt"].train, b.domains["synth-rgbnt"].image_loader,
                      transform=build_transforms((64, 32))[1])
-    assert ds[0][0].shape == (3, 3, 64, 32)
+    assert ds[0][0]["image"].shape == (3, 3, 64, 32)  # one tuple; its part boxes follow the first modality
     res = run_with_plugins([], tmp_path / "run", config=tiny_config(epochs=1), benchmark=b)
     assert res["complete"] and 0 < res["per_domain"]["synth-rgbnt"]["mAP"] <= 100
 

@@ -25,8 +25,9 @@ def test_lifelong_stream_orders_domains_and_relabels_per_experience():
         assert isinstance(ds, AvalancheDataset)
         assert sorted(ds.targets.uniques) == list(range(len({s.pid for s in dom.train})))
         assert sorted(set(ds.pids)) == sorted({s.pid for s in dom.train})  # original pids kept
-        image, target, pid, camid, index = ds[0]
-        assert image.shape == (3, 64, 32) and pid == dom.train[0].pid
+        x, target, pid, camid, index, meta = ds[0]
+        assert x["image"].shape == (3, 64, 32) and pid == dom.train[0].pid  # synthetic samples carry part boxes
+        assert x["part_boxes"].shape == (3, 4) and meta["domain"] == dom.name
     names = [name for name, q, g in bm.eval_sets()]
     assert names == ["B", "A", "U"]
 

@@ -131,7 +131,7 @@ def test_attribute_losses_can_be_kept_off_the_encoder(cma_form):
     model.reset_classifier(3)
     for to_encoder in (True, False):
         plugin = VLADRPlugin(small(attribute_grad_to_encoder=to_encoder, cma_form=cma_form, cma_weight=0.5))
-        plugin.lreid_adapt_model(model, None, None)
+        plugin.lreid_adapt_model(model)
         plugin.text_attributes = torch.randn(4, 2, 128)
         plugin.domain = "0"
         model.train()
@@ -140,7 +140,7 @@ def test_attribute_losses_can_be_kept_off_the_encoder(cma_form):
         batch = {"indices": torch.tensor([0, 1]), "targets": torch.tensor([0, 1])}
         plugin.identity_text = None
         losses = plugin.lreid_extra_losses(out, batch, type("S", (), {"model": model})())
-        v = model.vladr_queries(out["tokens"])
+        v = model.vladr_queries(out["patch_tokens"])
         t = plugin.text_attributes[:2]
         expected = cma_loss(v, t) if cma_form == "distance" else cma_matching_loss(v, t, batch["targets"])
         assert losses["vladr_cma"].item() == pytest.approx(0.5 * expected.item(), rel=1e-5)

@@ -8,7 +8,9 @@
   the unseen test sets in ``unseen.py``, SYSU-MM01 / RegDB / LLCM in ``visible_infrared.py``) and
   ``check.py`` behind ``lreid datasets check``;
 - side information (``side_info.py``): captions and part boxes (JSON), identity attributes (.mat);
-- :class:`ReIDDataset` (``dataset.py``): a torch dataset over samples, with contiguous training labels;
+- :class:`ReIDDataset` (``dataset.py``): a torch dataset over samples, with contiguous training labels and
+  side information; :class:`ReIDBatch` and :func:`collate_reid` (``batch.py``): the mini-batch every hook
+  receives;
 - :func:`build_transforms` (``transforms.py``) and :class:`PKSampler` (``samplers.py``).
 """
 from lifelong_reid.data.sample import DomainData, Sample
@@ -16,12 +18,13 @@ from lifelong_reid.data.market1501 import read_market1501
 from lifelong_reid.data.manifest import read_manifest
 from lifelong_reid.data.detect import read_domain
 from lifelong_reid.data.registry import dataset_names, get_dataset, read_dataset, register_dataset
+from lifelong_reid.data.batch import SIDE_KEYS, ReIDBatch, collate_reid
 from lifelong_reid.data.dataset import ReIDDataset, relabel
 from lifelong_reid.data.transforms import build_transforms
 from lifelong_reid.data.samplers import PKSampler
 
 __all__ = [
     "Sample", "DomainData", "read_market1501", "read_manifest", "read_domain", "read_dataset", "dataset_names",
-    "get_dataset", "register_dataset", "ReIDDataset", "relabel",
+    "get_dataset", "register_dataset", "ReIDDataset", "relabel", "ReIDBatch", "collate_reid", "SIDE_KEYS",
     "build_transforms", "PKSampler",
 ]

@@ -33,6 +33,8 @@ class Sample:
         caption: optional text description (consumed by vision-language plugins).
         attributes: optional named discrete attributes, e.g. ``{"upper_color": "red"}``.
         part_boxes: optional ``{"head"|"upper"|"legs": (x0, y0, x1, y1)}`` in pixels of the stored image.
+        part_masks: optional part label map (an image file: 0 background, ``k`` the ``k``-th part of
+            :data:`PART_NAMES`), same size as the stored image.
         modality_paths: for multi-modal object ReID, one image per modality of the same instant
             (``{"rgb": path, "nir": path, "tir": path}``); ``path`` is then the RGB one and ``modality``
             ``"multi"``. Loaded as one ``(M, 3, H, W)`` tensor in :data:`TUPLE_ORDER`.
@@ -47,6 +49,7 @@ class Sample:
     attributes: Optional[dict] = None
     part_boxes: Optional[dict] = None
     modality_paths: Optional[dict] = None
+    part_masks: Optional[str] = None
 
     def image_paths(self) -> list[str]:
         """Every file this sample reads (one, or one per modality)."""

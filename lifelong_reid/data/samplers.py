@@ -19,7 +19,8 @@ class PKSampler(Sampler[list]):
     ``RandomIdentitySampler``). Deterministic given ``seed`` and the epoch set by :meth:`set_epoch`.
 
     Args:
-        labels: training label of each sample, ``(N,)``.
+        labels: training label of each sample, ``(N,)``; samples labelled ``-1`` (unused, e.g. outliers of a
+            clustering) are never drawn.
         p: identities per batch.
         k: images per identity.
         seed: base seed.
@@ -33,7 +34,8 @@ class PKSampler(Sampler[list]):
             raise ConfigError(f"P and K must be >= 1, got P={p}, K={k}")
         self.index_by_label: dict[int, list[int]] = defaultdict(list)
         for i, lab in enumerate(labels):
-            self.index_by_label[int(lab)].append(i)
+            if int(lab) >= 0:
+                self.index_by_label[int(lab)].append(i)
         if len(self.index_by_label) < p:
             raise ConfigError(f"P x K sampling needs at least P={p} identities, the dataset has "
                              f"{len(self.index_by_label)}; lower P (--set batch_p=...)")

@@ -5,6 +5,8 @@ Formats:
 - captions (e.g. BLIP output): a JSON object ``{"IMAGE": "text", ...}``;
 - part boxes (e.g. a grounding model's output): ``{"IMAGE": {"head": [x0, y0, x1, y1], "upper": [...],
   "legs": [...]}, ...}`` in pixels of the stored image (any subset of the parts);
+- part masks (e.g. a human-parsing model's output): a folder of label images (PNG, 0 background, ``k`` the
+  ``k``-th part of ``head, upper, legs``) named like the images (:func:`load_part_masks`);
 - identity attributes: ``market_attribute.mat`` (Market-1501_Attribute, Lin et al., arXiv:1703.07220) or
   ``duke_attribute.mat`` (DukeMTMC-attribute), one record per identity.
 
@@ -191,12 +193,31 @@ def _lookup(table: dict, sample_path: str, root: Optional[str]):
     return table.get(Path(sample_path).name)
 
 
+def load_part_masks(folder: str | os.PathLike) -> dict[str, str]:
+    """``{image file stem: mask path}`` for every ``.png`` under ``folder`` (part label maps).
+
+    Raises:
+        ManifestError: the folder does not exist or holds no PNG.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ManifestError(f"part-mask folder {folder} does not exist (a folder of PNG label maps named like the "
+                            "images: 0 background, 1 head, 2 upper, 3 legs)")
+    table = {p.stem: str(p) for p in sorted(folder.rglob("*.png"))}
+    if not table:
+        raise ManifestError(f"part-mask folder {folder} holds no .png label map")
+    return table
+
+
 def attach_side_info(domain: DomainData, *, captions: Optional[dict] = None, part_boxes: Optional[dict] = None,
-                     attributes: Optional[dict] = None) -> DomainData:
+                     attributes: Optional[dict] = None, part_masks: Optional[dict] = None) -> DomainData:
     """A copy of ``domain`` whose samples carry the given side information (samples without an entry keep
-    ``None``); ``attributes`` is keyed by pid (:func:`load_identity_attributes`)."""
+    ``None``); ``attributes`` is keyed by pid (:func:`load_identity_attributes`), ``part_masks`` by image file
+    stem (:func:`load_part_masks`)."""
     def update(s):
         changes = {}
+        if part_masks is not None and Path(s.path).stem in part_masks:
+            changes["part_masks"] = part_masks[Path(s.path).stem]
         if captions is not None:
             text = _lookup(captions, s.path, domain.root)
             if text is not None:

@@ -1,4 +1,5 @@
-"""The CLIP ReID model: CLIP image encoder at ReID size + BNNeck + identity classifiers, text side kept.
+"""The CLIP ReID model: CLIP image encoder at ReID size + named heads (BNNeck + identity classifier), text
+side kept.
 
 Follows CLIP-ReID's stage-2 model (Li et al., "CLIP-ReID", AAAI 2023): the CLS token after ``ln_post``
 (width ``D``) and its projection (``E``) each go through a BNNeck and a classifier; the retrieval feature is
@@ -6,26 +7,49 @@ Follows CLIP-ReID's stage-2 model (Li et al., "CLIP-ReID", AAAI 2023): the CLS t
 """
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
 import torch
 from torch import nn
 
-from lifelong_reid.models.heads import BNNeck, make_classifier
+from lifelong_reid.errors import ConfigError
+from lifelong_reid.models.heads import BNNeck, HeadSpec, ReIDHead, make_classifier
 from lifelong_reid.models.vision import ReIDVisionEncoder
+
+#: The outputs every model of the library declares (``B`` batch, ``M`` modalities, ``N`` tokens, ``G``
+#: patches, ``D`` width, ``E`` projection size, ``F`` retrieval size, ``C`` classes).
+OUTPUTS = {
+    "feat": "(B, F) retrieval feature, before L2 normalisation (its parts: feat_spans)",
+    "feat_spans": "{name: (start, end)}: which head fills which columns of feat",
+    "global": "(B, D) CLS after ln_post (mean over modalities for tuples)",
+    "global_proj": "(B, E) its CLIP projection",
+    "bn": "(B, D) global after BNNeck", "bn_proj": "(B, E) global_proj after BNNeck",
+    "logits": "(B, C) identity logits of bn (when a classifier is set)",
+    "logits_proj": "(B, C) identity logits of bn_proj",
+    "tokens": "(B, N, D), or (B, M, N, D) for tuples: the last block's tokens (before ln_post)",
+    "patch_tokens": "(B, G, D), or (B, M, G, D): the patch tokens of the last block",
+    "modal_global": "(B, M, D) per-modality CLS after ln_post (tuples only)",
+    "modal_global_proj": "(B, M, E) per-modality projection (tuples only)",
+    "modal_feat": "(B, M, D + E) per-modality retrieval feature (tuples only)",
+    "records": "{name: [value per call]}: what plugins recorded during the forward pass",
+    "context": "the VisionContext after the last block",
+}
+
+
+class ModelOutputs(dict):
+    """The model's outputs by name; a missing name raises a ``KeyError`` that lists the names present."""
+
+    def __missing__(self, key):
+        raise KeyError(f"no model output {key!r}; outputs present: {', '.join(sorted(self))}")
 
 
 class CLIPReID(nn.Module):
     """The model contract every ReID model of the library honours.
 
-    ``forward(images, batch=None) -> dict`` with at least:
-
-    - ``feat``: ``(B, F)`` retrieval feature (before L2 normalisation);
-    - ``global``: ``(B, D)`` CLS after ``ln_post``; ``global_proj``: ``(B, E)`` its CLIP projection;
-    - ``bn``, ``bn_proj``: the same after BNNeck;
-    - ``logits``, ``logits_proj``: ``(B, C)`` when a classifier is set (:meth:`reset_classifier`);
-    - ``tokens``: ``(B, N, D)`` the last block's tokens; ``context``: the
-      :class:`~lifelong_reid.models.vision.VisionContext`.
+    ``forward(images, batch=None) -> ModelOutputs`` with the names of :data:`OUTPUTS`, plus, for each head
+    added by a plugin (:meth:`add_head`), ``NAME`` (its feature, supplied by the plugin in
+    ``lreid_model_outputs``), ``NAME_bn`` and ``NAME_logits``.
 
     The text encoder and tokenizer stay available for plugins: :meth:`encode_text`, :attr:`tokenizer`. The
     text side is frozen by default.
@@ -50,50 +74,142 @@ class CLIPReID(nn.Module):
         self.classifier: Optional[nn.Linear] = None
         self.classifier_proj: Optional[nn.Linear] = None
         self.num_classes = 0
+        #: Heads added by plugins (:meth:`add_head`).
+        self.heads = nn.ModuleDict()
+        self._head_specs: dict[str, HeadSpec] = {
+            "global": HeadSpec("global", "global", "bn", "logits", self.visual.width),
+            "global_proj": HeadSpec("global_proj", "global_proj", "bn_proj", "logits_proj", self.visual.output_dim),
+        }
+
+    # ------------------------------------------------------------------ plugin relay
+    @property
+    def hook(self):
+        """The pluggy hook relay used by the vision and output hooks (``None``: no plugin runs)."""
+        return self.visual.hook
+
+    @hook.setter
+    def hook(self, relay) -> None:
+        self.visual.hook = relay
+
+    # ------------------------------------------------------------------ heads
+    @property
+    def head_specs(self) -> list[HeadSpec]:
+        """Every head, the model's first, in the order they were added."""
+        return list(self._head_specs.values())
+
+    def add_head(self, name: str, dim: int, *, id_loss: bool = True, triplet: bool = True,
+                 retrieval: bool = False, owner: str = "plugin") -> ReIDHead:
+        """Declare a head over the feature ``outputs[name]`` ``(B, dim)``, which the plugin supplies in
+        ``lreid_model_outputs``. The model adds ``NAME_bn`` and ``NAME_logits``; the strategy's identity and
+        triplet losses use the head as asked; with ``retrieval`` the feature is appended to ``feat``.
+        The classifier is sized like the others (now, and at every :meth:`reset_classifier`). Adding a head
+        that exists with the same settings returns it (so ``lreid_adapt_model`` can call this every
+        experience).
+
+        Raises:
+            ConfigError: ``name`` is an output of the model or a head with other settings.
+        """
+        spec = HeadSpec(name, name, f"{name}_bn", f"{name}_logits", int(dim), id_loss, triplet, retrieval, owner)
+        if name in self._head_specs:
+            if self._head_specs[name] != spec:
+                raise ConfigError(f"head {name!r} already exists with other settings ({self._head_specs[name]})")
+            return self.heads[name]
+        if name in OUTPUTS:
+            raise ConfigError(f"head name {name!r} is a model output; choose another (e.g. prefix it with the "
+                              "plugin's name)")
+        head = ReIDHead(int(dim)).to(self.bottleneck.weight.device)
+        if self.num_classes:
+            head.reset_classifier(self.num_classes)
+        self.heads[name] = head
+        self._head_specs[name] = spec
+        return head
+
+    def remove_head(self, name: str) -> None:
+        """Remove a head added by :meth:`add_head`."""
+        del self.heads[name]
+        del self._head_specs[name]
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the identity classifiers by new ones with ``num_classes`` outputs (one per experience)."""
+        """Replace every identity classifier by a new one with ``num_classes`` outputs (one per experience,
+        or when pseudo-labels change the number of clusters)."""
         device = self.bottleneck.weight.device
         self.classifier = make_classifier(self.visual.width, num_classes).to(device)
         self.classifier_proj = make_classifier(self.visual.output_dim, num_classes).to(device)
+        for head in self.heads.values():
+            head.reset_classifier(num_classes)
         self.num_classes = num_classes
 
-    def forward(self, images: torch.Tensor, batch: Optional[dict] = None) -> dict:
-        """Encode ``(B, 3, H, W)`` images, or ``(B, M, 3, H, W)`` multi-modal tuples.
+    # ------------------------------------------------------------------ forward
+    def forward(self, images: torch.Tensor, batch=None) -> ModelOutputs:
+        """Encode ``(B, 3, H, W)`` images or ``(B, M, 3, H, W)`` multi-modal tuples.
 
-        Returns ``global`` ``(B, D)`` (CLS after ln_post), ``global_proj`` ``(B, E)``, their BNNeck outputs
-        ``bn`` / ``bn_proj``, ``feat`` = ``cat[global, global_proj]`` (the retrieval feature), ``tokens``
-        and ``context`` of the last block, and ``logits`` / ``logits_proj`` when a classifier is set.
-        For tuples the ``B * M`` images go through the encoder together (``batch`` entries repeated per
-        modality); ``global*``, ``bn*`` and ``logits*`` are averaged over modalities, ``feat`` concatenates
-        the modalities (``(B, M * (D + E))``, one feature per tuple) and ``modal_feat`` keeps
-        ``(B, M, D + E)``.
+        For tuples the ``M`` images of a sample are encoded as ``M`` sequences (one shared stack of blocks, or
+        one per modality: :meth:`ReIDVisionEncoder.split_modality_stacks`); ``global``/``global_proj`` are the
+        means over modalities (the heads' BNNeck and classifier see that fused feature), ``feat``
+        concatenates the per-modality features ``modal_feat`` (``(B, M * (D + E))``, one feature per tuple).
+
+        Returns:
+            :class:`ModelOutputs` (see :data:`OUTPUTS`).
+
+        Raises:
+            ConfigError: a head declared by a plugin got no feature in ``lreid_model_outputs`` (without a plugin
+                relay, e.g. in :meth:`frozen_copy`, such heads are skipped).
         """
-        if images.dim() == 5:
-            return self._forward_tuples(images, batch)
         ctx = self.visual(images, batch)
-        cls = self.visual.ln_post(ctx.tokens[:, 0])
+        b, m = ctx.batch_size, ctx.num_modalities
+        cls = self.visual.ln_post(ctx.get_tokens("cls")[:, 0])
         proj = cls @ self.visual.proj if self.visual.proj is not None else cls
-        out = {"global": cls, "global_proj": proj, "bn": self.bottleneck(cls), "bn_proj": self.bottleneck_proj(proj),
-               "tokens": ctx.tokens, "context": ctx, "feat": torch.cat([cls, proj], dim=1)}
+        out = ModelOutputs(context=ctx, records=ctx.records)
+        if m == 1:
+            out.update({"global": cls, "global_proj": proj, "tokens": ctx.tokens,
+                        "patch_tokens": ctx.get_tokens("patches")})
+            base_feat = torch.cat([cls, proj], dim=1)
+        else:
+            modal_cls, modal_proj = cls.view(b, m, -1), proj.view(b, m, -1)
+            modal_feat = torch.cat([modal_cls, modal_proj], dim=-1)
+            out.update({"global": modal_cls.mean(1), "global_proj": modal_proj.mean(1), "tokens": ctx.view(),
+                        "patch_tokens": ctx.get_tokens("patches", view=True), "modal_global": modal_cls,
+                        "modal_global_proj": modal_proj, "modal_feat": modal_feat})
+            base_feat = modal_feat.flatten(1)
+        if self.hook is not None:
+            self.hook.lreid_model_outputs(outputs=out, context=ctx, model=self)
+        self._apply_heads(out)
+        feats, spans, start = [base_feat], {"model": (0, base_feat.shape[1])}, base_feat.shape[1]
+        for spec in self._head_specs.values():
+            if spec.retrieval:
+                feats.append(out[spec.feature])
+                spans[spec.name] = (start, start + spec.dim)
+                start += spec.dim
+        out["feat"] = torch.cat(feats, dim=1) if len(feats) > 1 else base_feat
+        out["feat_spans"] = spans
+        return out
+
+    def _apply_heads(self, out: ModelOutputs) -> None:
+        out["bn"] = self.bottleneck(out["global"])
+        out["bn_proj"] = self.bottleneck_proj(out["global_proj"])
         if self.classifier is not None:
             out["logits"] = self.classifier(out["bn"])
             out["logits_proj"] = self.classifier_proj(out["bn_proj"])
-        return out
+        for name, head in self.heads.items():
+            if name not in out and self.hook is None:
+                continue  # a copy without plugins (frozen_copy) cannot compute a plugin's head
+            if name not in out:
+                raise ConfigError(f"head {name!r} ({self._head_specs[name].owner}) got no feature: its plugin must "
+                                  f"set outputs[{name!r}] in lreid_model_outputs")
+            bn, logits = head(out[name])
+            out[f"{name}_bn"] = bn
+            if logits is not None:
+                out[f"{name}_logits"] = logits
 
-    def _forward_tuples(self, images: torch.Tensor, batch: Optional[dict]) -> dict:
-        b, m = images.shape[:2]
-        flat_batch = None
-        if batch is not None:
-            flat_batch = {k: (v.repeat_interleave(m, dim=0) if isinstance(v, torch.Tensor) and v.dim() and
-                              len(v) == b else v) for k, v in batch.items()}
-            flat_batch["images"] = images.flatten(0, 1)
-        out = self.forward(images.flatten(0, 1), flat_batch)
-        per = {k: v.view(b, m, *v.shape[1:]) for k, v in out.items() if isinstance(v, torch.Tensor) and k != "tokens"}
-        fused = {k: per[k].mean(1) for k in ("global", "global_proj", "bn", "bn_proj", "logits", "logits_proj")
-                 if k in per}
-        fused.update(feat=per["feat"].flatten(1), modal_feat=per["feat"], tokens=out["tokens"], context=out["context"])
-        return fused
+    # ------------------------------------------------------------------ copies, text side
+    def frozen_copy(self) -> "CLIPReID":
+        """A frozen (``requires_grad=False``), eval-mode copy of the model, without the plugin relay (it
+        computes what the model computes with no plugin hooks), sharing the tokenizer: the "old model" of
+        distillation methods (LwF, PTKP, VLADR's affinity term)."""
+        old = copy.deepcopy(self, memo={id(self.tokenizer): self.tokenizer})
+        for p in old.parameters():
+            p.requires_grad_(False)
+        return old.eval()
 
     def tokenize(self, texts: list[str]) -> torch.Tensor:
         """``len(texts)`` strings -> ``(T, L)`` token ids on the model's device."""

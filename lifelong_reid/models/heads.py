@@ -1,7 +1,18 @@
-"""BNNeck and identity classifiers (Luo et al., "Bag of Tricks and A Strong Baseline for Deep Person
-Re-identification", CVPRW 2019)."""
+"""BNNeck, identity classifiers and named heads (Luo et al., "Bag of Tricks and A Strong Baseline for Deep
+Person Re-identification", CVPRW 2019).
+
+A *head* turns one named feature of the model's outputs into what the shared ReID losses need: the feature
+itself (batch-hard triplet loss), its BNNeck output and identity logits (label-smoothed cross-entropy).
+The model declares its own heads (``global``, ``global_proj``); plugins add theirs by name with
+:meth:`~lifelong_reid.models.CLIPReID.add_head` (a fused multi-modal feature, part tokens), and the strategy
+applies the losses over every head that asks for them.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
 from torch import nn
 
 
@@ -23,3 +34,45 @@ def make_classifier(dim: int, num_classes: int) -> nn.Linear:
     fc = nn.Linear(dim, num_classes, bias=False)
     nn.init.normal_(fc.weight, std=0.001)
     return fc
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """Where a head's values are in the model's outputs and which shared losses use them.
+
+    Attributes:
+        name: the head's name. feature: output key of the ``(B, d)`` feature (triplet loss).
+        bn: output key of its BNNeck output. logits: output key of its ``(B, C)`` logits (identity loss).
+        dim: ``d``. id_loss, triplet: whether the strategy's identity / triplet losses use this head.
+        retrieval: whether the feature is appended to the retrieval feature ``feat``.
+        owner: ``"model"`` or the name of the plugin that added it.
+    """
+
+    name: str
+    feature: str
+    bn: str
+    logits: str
+    dim: int
+    id_loss: bool = True
+    triplet: bool = True
+    retrieval: bool = False
+    owner: str = "model"
+
+
+class ReIDHead(nn.Module):
+    """BNNeck + identity classifier over a ``(B, dim)`` feature (the classifier is sized per experience by
+    :meth:`reset_classifier`)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.bottleneck = BNNeck(dim)
+        self.classifier: Optional[nn.Linear] = None
+        self.dim = dim
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.classifier = make_classifier(self.dim, num_classes).to(self.bottleneck.weight.device)
+
+    def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``(B, dim)`` -> ``(bn (B, dim), logits (B, C) or None)``."""
+        bn = self.bottleneck(feature)
+        return bn, (self.classifier(bn) if self.classifier is not None else None)

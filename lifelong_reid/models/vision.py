@@ -1,66 +1,34 @@
-"""The CLIP image encoder run block by block, at the ReID input size.
+"""The CLIP image encoder run block by block, at the ReID input size, with the vision hook points.
 
-Shapes: ``B`` batch, ``N`` tokens (1 CLS + ``gh*gw`` patches + extra tokens that plugins add), ``D``
-the transformer width.
+Shapes: ``B`` batch, ``M`` modalities per sample (1 for plain images), ``N`` tokens (1 CLS + ``G = gh*gw``
+patches + extra tokens that plugins add), ``D`` the transformer width, ``L`` blocks.
+
+One forward pass, and where plugins come in (``hookspecs.py``):
+
+1. patch embedding, CLS token, positional embedding -> ``lreid_vision_embed_tokens`` (add tokens with their
+   own positional embedding, camera/view embeddings) -> ``ln_pre``;
+2. for each block ``i``: ``lreid_vision_block_start`` (deep prompts) -> ``lreid_vision_attention_mask`` ->
+   the block (with any parallel adapters, :meth:`ReIDVisionEncoder.add_adapter`) ->
+   ``lreid_vision_exchange`` (only for ``M > 1``: cross-modal exchange on ``(B, M, N, D)`` views) ->
+   ``lreid_vision_block_end``.
+
+Multi-modal tuples ``(B, M, 3, H, W)`` run as ``B * M`` sequences through one shared stack of blocks, or
+through one stack per modality after :meth:`ReIDVisionEncoder.split_modality_stacks` (GraFT's modality
+encoders); either way the :class:`~lifelong_reid.models.context.VisionContext` keeps the modality axis.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import copy
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-
-class VisionContext:
-    """The state of one forward pass, handed to the per-layer hooks.
-
-    Plugins add tokens (prompts, part or fusion tokens) with :meth:`add_tokens` and read or remove them by
-    name; the encoder keeps ``tokens`` as ``[CLS, patches, extra...]``.
-
-    Attributes:
-        tokens: ``(B, N, D)`` current sequence.
-        images: ``(B, 3, H, W)`` the input batch.
-        grid: ``(gh, gw)`` patch grid.
-        spans: ``{name: (start, end)}`` positions of named extra tokens.
-        batch: the strategy's mini-batch dict (``pid``, ``camid``, ...) or ``None`` at inference.
-    """
-
-    def __init__(self, tokens: torch.Tensor, images: torch.Tensor, grid: tuple, batch: Optional[dict] = None):
-        self.tokens, self.images, self.grid, self.batch = tokens, images, grid, batch
-        self.spans: dict[str, tuple[int, int]] = {}
-        self.num_base = tokens.shape[1]
-
-    def add_tokens(self, name: str, extra: torch.Tensor) -> None:
-        """Append ``extra`` ``(B, n, D)`` (or ``(n, D)``, broadcast over the batch) under ``name``.
-
-        Raises:
-            ValueError: ``name`` already present or width mismatch.
-        """
-        if name in self.spans:
-            raise ValueError(f"tokens {name!r} already added; pop them first")
-        if extra.dim() == 2:
-            extra = extra.unsqueeze(0).expand(self.tokens.shape[0], -1, -1)
-        if extra.shape[-1] != self.tokens.shape[-1]:
-            raise ValueError(f"tokens {name!r} have width {extra.shape[-1]}, the encoder {self.tokens.shape[-1]}")
-        start = self.tokens.shape[1]
-        self.tokens = torch.cat([self.tokens, extra.to(self.tokens.dtype)], dim=1)
-        self.spans[name] = (start, start + extra.shape[1])
-
-    def get_tokens(self, name: str) -> torch.Tensor:
-        """The ``(B, n, D)`` tokens added under ``name`` (as transformed by the blocks so far)."""
-        s, e = self.spans[name]
-        return self.tokens[:, s:e]
-
-    def pop_tokens(self, name: str) -> torch.Tensor:
-        """Remove the tokens added under ``name`` and return them ``(B, n, D)``."""
-        s, e = self.spans.pop(name)
-        out = self.tokens[:, s:e]
-        self.tokens = torch.cat([self.tokens[:, :s], self.tokens[:, e:]], dim=1)
-        n = e - s
-        self.spans = {k: ((a - n, b - n) if a >= e else (a, b)) for k, (a, b) in self.spans.items()}
-        return out
+from lifelong_reid.errors import ConfigError
+from lifelong_reid.models.adapters import BLOCK_PARTS, BRANCHES, INPUTS, AdapterSpec, run_block
+from lifelong_reid.models.context import VisionContext
 
 
 def interpolate_pos_embed(pos: torch.Tensor, old_grid: Sequence[int], new_grid: Sequence[int]) -> torch.Tensor:
@@ -86,7 +54,12 @@ class ReIDVisionEncoder(nn.Module):
         image_size: ``(H, W)`` in pixels.
         stride: patch stride in pixels (``None``: the patch size; smaller gives overlapping patches).
 
-    Per-layer hooks (see ``hookspecs.py``) are called when :attr:`hook` is set (a pluggy hook relay).
+    The vision hooks (see ``hookspecs.py``) are called when :attr:`hook` is set (a pluggy hook relay; the
+    strategy sets it). :attr:`hook` is not copied by ``copy.deepcopy``, so a copy of the encoder runs
+    without plugins.
+
+    Raises:
+        TypeError: ``visual`` is not a ViT.
     """
 
     def __init__(self, visual: nn.Module, image_size: Sequence[int], stride: Optional[int] = None):
@@ -111,43 +84,193 @@ class ReIDVisionEncoder(nn.Module):
         self.width = self.class_embedding.shape[0]
         self.output_dim = self.proj.shape[1] if self.proj is not None else self.width
         self.num_heads = self.blocks[0].attn.num_heads
+        #: Stacks of modalities 1..M-1 when the encoder runs one stack per modality (modality 0 uses
+        #: :attr:`blocks`); empty for one shared stack.
+        self.modality_blocks = nn.ModuleList()
+        #: ``{adapter name: {str(layer): module}}`` (see :meth:`add_adapter`).
+        self.adapters = nn.ModuleDict()
+        self.adapter_specs: dict[str, AdapterSpec] = {}
+        self._layer_adapters: dict[int, list] = {}
         self.hook = None
 
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state["hook"] = None  # the plugin relay holds modules; a copy runs without plugins
+        state["_layer_adapters"] = {}
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._index_adapters()
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def num_layers(self) -> int:
+        """``L``: blocks per stack."""
+        return len(self.blocks)
+
+    @property
+    def num_stacks(self) -> int:
+        """1 for a shared stack, ``M`` after :meth:`split_modality_stacks`."""
+        return 1 + len(self.modality_blocks)
+
+    def stack(self, modality: int = 0) -> nn.ModuleList:
+        """The blocks that encode modality ``modality`` (all modalities share stack 0 unless split)."""
+        return self.blocks if modality == 0 or not len(self.modality_blocks) else self.modality_blocks[modality - 1]
+
+    def split_modality_stacks(self, num_modalities: int) -> None:
+        """Give each of ``num_modalities`` modalities its own copy of the blocks (initialised from the shared
+        ones): GraFT's per-modality encoders. Embedding, ``ln_pre``, ``ln_post`` and ``proj`` stay shared.
+        Calling it again with the same number does nothing.
+
+        Raises:
+            ConfigError: the encoder was already split for another number of modalities.
+        """
+        if num_modalities < 1:
+            raise ConfigError(f"num_modalities must be >= 1, got {num_modalities}")
+        if self.num_stacks == num_modalities:
+            return
+        if self.num_stacks != 1:
+            raise ConfigError(f"the encoder already has {self.num_stacks} modality stacks, not {num_modalities}")
+        self.modality_blocks = nn.ModuleList(copy.deepcopy(self.blocks) for _ in range(num_modalities - 1))
+        self.modality_blocks.to(self.positional_embedding.device)
+
+    # ------------------------------------------------------------------ adapters
+    def add_adapter(self, name: str, factory: Union[Callable[[int], nn.Module], nn.Module], *,
+                    branch: str = "mlp", input: str = "block", layers: Optional[Sequence[int]] = None,
+                    scale: float = 1.0) -> nn.ModuleDict:
+        """Insert a parallel adapter (see :mod:`lifelong_reid.models.adapters`) into blocks ``layers``.
+
+        Args:
+            name: unique name; the modules are ``encoder.adapters[name][str(layer)]``.
+            factory: ``layer -> nn.Module`` building one adapter per layer (``(S, N, D) -> (S, N, D)``), or
+                one module shared by every layer.
+            branch: ``"mlp"`` or ``"attn"``. input: ``"block"`` (before the branch's layer norm) or
+                ``"norm"`` (after it). layers: block indices (default: all). scale: ``s``.
+
+        Returns:
+            The ``{str(layer): module}`` dict (already moved to the encoder's device).
+
+        Raises:
+            ConfigError: a name already used, an unknown branch / input, a layer out of range, or blocks
+                that do not expose ``ln_1, attention, ls_1, ln_2, mlp, ls_2``.
+        """
+        if name in self.adapters:
+            raise ConfigError(f"adapter {name!r} already added; remove_adapter({name!r}) first")
+        if branch not in BRANCHES or input not in INPUTS:
+            raise ConfigError(f"adapter {name!r}: branch must be one of {BRANCHES} and input one of {INPUTS}, "
+                              f"got {branch!r}, {input!r}")
+        layers = tuple(range(self.num_layers)) if layers is None else tuple(int(i) for i in layers)
+        bad = [i for i in layers if not 0 <= i < self.num_layers]
+        if bad:
+            raise ConfigError(f"adapter {name!r}: layers {bad} out of range (the encoder has {self.num_layers})")
+        missing = [p for p in BLOCK_PARTS if not hasattr(self.blocks[0], p)]
+        if missing:
+            raise ConfigError(f"adapter {name!r}: the encoder's blocks ({type(self.blocks[0]).__name__}) lack "
+                              f"{missing}; parallel adapters need open_clip's ResidualAttentionBlock")
+        shared = factory if isinstance(factory, nn.Module) else None
+        modules = nn.ModuleDict({str(i): (shared if shared is not None else factory(i)) for i in layers})
+        self.adapters[name] = modules.to(self.positional_embedding.device)
+        self.adapter_specs[name] = AdapterSpec(name, branch, input, float(scale), layers)
+        self._index_adapters()
+        return self.adapters[name]
+
+    def remove_adapter(self, name: str) -> None:
+        """Remove adapter ``name`` (its parameters leave the model)."""
+        del self.adapters[name]
+        del self.adapter_specs[name]
+        self._index_adapters()
+
+    def _index_adapters(self) -> None:
+        self._layer_adapters = {}
+        for name, spec in getattr(self, "adapter_specs", {}).items():
+            for i in spec.layers:
+                self._layer_adapters.setdefault(i, []).append((spec, self.adapters[name][str(i)]))
+
+    # ------------------------------------------------------------------ forward
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` -> ``(B, 1 + gh*gw, D)`` tokens after ``ln_pre``."""
+        """``(S, 3, H, W)`` -> ``(S, 1 + G, D)``: patches, CLS and positional embedding, before ``ln_pre``.
+
+        Raises:
+            ValueError: the images are not the size the encoder was built for.
+        """
         if tuple(images.shape[-2:]) != self.image_size:
             raise ValueError(f"images are {tuple(images.shape[-2:])} but the encoder was built for "
                              f"{self.image_size} (set image_size in the config)")
         x = rearrange(self.conv1(images), "b d h w -> b (h w) d")
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-        x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
-        return self.ln_pre(x)
+        return torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
 
     def _attention_mask(self, index: int, ctx: VisionContext) -> Optional[torch.Tensor]:
         masks = [m for m in self.hook.lreid_vision_attention_mask(layer_index=index, context=ctx, encoder=self)
                  if m is not None]
         if not masks:
             return None
-        mask = sum(masks)
-        if mask.dim() == 3:  # (B, N, N) -> (B*heads, N, N) as nn.MultiheadAttention expects
-            mask = mask.repeat_interleave(self.num_heads, dim=0)
-        return mask.to(ctx.tokens.dtype)
+        n, b, m = ctx.num_tokens, ctx.batch_size, ctx.num_modalities
+        full = []
+        for mask in masks:
+            if mask.shape[-2:] != (n, n):
+                raise ValueError(f"layer {index}: an attention mask is {tuple(mask.shape)}, the sequence has {n} "
+                                 "tokens (N, N); build masks from context.num_tokens")
+            if mask.dim() == 2:
+                mask = mask.expand(b * m, n, n)
+            elif mask.dim() == 3 and mask.shape[0] == b and m > 1:
+                mask = mask.repeat_interleave(m, dim=0)
+            elif mask.dim() == 4:
+                mask = mask.reshape(b * m, n, n)
+            full.append(mask)
+        mask = sum(full)  # (B*M, N, N) -> (B*M*heads, N, N) as nn.MultiheadAttention expects
+        return mask.repeat_interleave(self.num_heads, dim=0).to(ctx.tokens.dtype)
 
-    def forward(self, images: torch.Tensor, batch: Optional[dict] = None) -> VisionContext:
-        """Encode ``images``; returns the final :class:`VisionContext` (``tokens`` after the last block,
-        before ``ln_post``)."""
-        ctx = VisionContext(self.embed(images), images, self.grid, batch)
-        for i, block in enumerate(self.blocks):
+    def _block(self, index: int, x: torch.Tensor, mask: Optional[torch.Tensor], ctx: VisionContext) -> torch.Tensor:
+        adapters = self._layer_adapters.get(index)
+        if self.num_stacks == 1:
+            block = self.blocks[index]
+            return run_block(block, x, mask, adapters) if adapters else block(x, attn_mask=mask)
+        if self.num_stacks != ctx.num_modalities:
+            raise ConfigError(f"the encoder has {self.num_stacks} modality stacks but the batch has "
+                              f"{ctx.num_modalities} modalities per sample")
+        b, m = ctx.batch_size, ctx.num_modalities
+        xv = x.view(b, m, *x.shape[1:])
+        mv = None if mask is None else mask.view(b, m, *mask.shape[1:])
+        outs = []
+        for j in range(m):
+            block = self.stack(j)[index]
+            mj = None if mv is None else mv[:, j].reshape(-1, *mask.shape[1:])
+            xj = xv[:, j]
+            outs.append(run_block(block, xj, mj, adapters) if adapters else block(xj, attn_mask=mj))
+        return torch.stack(outs, dim=1).flatten(0, 1)
+
+    def forward(self, images: torch.Tensor, batch=None) -> VisionContext:
+        """Encode ``(B, 3, H, W)`` images or ``(B, M, 3, H, W)`` tuples.
+
+        Returns:
+            the final :class:`VisionContext` (``tokens`` after the last block, before ``ln_post``).
+        """
+        m = images.shape[1] if images.dim() == 5 else 1
+        flat = images.flatten(0, 1) if images.dim() == 5 else images
+        ctx = VisionContext(self.embed(flat), images, self.grid, batch, num_modalities=m)
+        hook = self.hook
+        if hook is not None:
+            hook.lreid_vision_embed_tokens(context=ctx, encoder=self)
+        ctx.tokens = self.ln_pre(ctx.tokens)
+        ctx.stage = "blocks"
+        for i in range(self.num_layers):
+            ctx.layer_index = i
             mask = None
-            if self.hook is not None:
-                self.hook.lreid_vision_block_start(layer_index=i, context=ctx, encoder=self)
+            if hook is not None:
+                hook.lreid_vision_block_start(layer_index=i, context=ctx, encoder=self)
                 mask = self._attention_mask(i, ctx)
-            ctx.tokens = block(ctx.tokens, attn_mask=mask)
-            if self.hook is not None:
-                self.hook.lreid_vision_block_end(layer_index=i, context=ctx, encoder=self)
+            ctx.tokens = self._block(i, ctx.tokens, mask, ctx)
+            if hook is not None:
+                if m > 1:
+                    hook.lreid_vision_exchange(layer_index=i, context=ctx, encoder=self)
+                hook.lreid_vision_block_end(layer_index=i, context=ctx, encoder=self)
+        ctx.stage = "done"
         return ctx
 
     def project(self, cls_tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, D)`` -> ``(B, output_dim)``: ``ln_post`` then the CLIP projection (CLIP's image embedding)."""
+        """``(..., D)`` -> ``(..., output_dim)``: ``ln_post`` then the CLIP projection (CLIP's image embedding)."""
         x = self.ln_post(cls_tokens)
         return x @ self.proj if self.proj is not None else x

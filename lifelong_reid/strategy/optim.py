@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 
 import torch
 from torch import nn
@@ -13,7 +14,8 @@ def build_param_groups(model: nn.Module, config, plugin_groups=()) -> list[dict]
     """Parameter groups with per-group learning rates.
 
     Each trainable parameter not claimed by a plugin group gets ``lr = config.lr * mult`` where ``mult`` is
-    the value of the longest prefix of its name in ``config.lr_mults`` (default 1), times
+    the value of the longest key of ``config.lr_mults`` that is a prefix of its name or a dotted part of it
+    (``"classifier"`` matches ``classifier.weight`` and ``heads.parts.classifier.weight``; default 1), times
     ``config.bias_lr_mult`` for biases (CLIP-ReID uses 2). Plugin groups (``lreid_param_groups``) carry
     their own ``lr_mult``. Frozen parameters (``requires_grad=False``) are left out.
 
@@ -25,7 +27,7 @@ def build_param_groups(model: nn.Module, config, plugin_groups=()) -> list[dict]
     for name, p in model.named_parameters():
         if not p.requires_grad or id(p) in claimed:
             continue
-        prefixes = [k for k in config.lr_mults if name.startswith(k)]
+        prefixes = [k for k in config.lr_mults if name.startswith(k) or f".{k}." in f".{name}"]
         mult = float(config.lr_mults[max(prefixes, key=len)]) if prefixes else 1.0
         if name.endswith("bias"):
             mult *= config.bias_lr_mult
@@ -69,8 +71,37 @@ def warmup_multistep_factor(epoch: int, warmup_epochs: int, warmup_factor: float
     return factor * gamma ** bisect.bisect_right(sorted(milestones), epoch)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, config) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-epoch :func:`warmup_multistep_factor` schedule."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: warmup_multistep_factor(e, config.warmup_epochs, config.warmup_factor,
-                                                     config.milestones, config.gamma))
+def warmup_cosine_factor(epoch: int, epochs: int, warmup_epochs: int, warmup_factor: float,
+                         min_factor: float) -> float:
+    """Cosine schedule with linear warm-up, stepped per epoch, as timm's ``CosineLRScheduler`` with
+    ``warmup_prefix=False`` (CLIP-ReID's and MUVA's stage 1, MambaPro): during warm-up the factor rises
+    linearly from ``warmup_factor`` to 1; afterwards it is ``min + (1 - min) (1 + cos(pi epoch / epochs)) / 2``
+    (the cosine counts from epoch 0, warm-up included). Factors multiply the base learning rate."""
+    if epoch < warmup_epochs:
+        return warmup_factor + epoch * (1.0 - warmup_factor) / warmup_epochs
+    t = min(epoch, epochs) / max(epochs, 1)
+    return min_factor + 0.5 * (1.0 - min_factor) * (1.0 + math.cos(math.pi * t))
+
+
+def schedule_factor(config):
+    """``epoch -> learning-rate factor`` of ``config.scheduler`` (``"multistep"`` or ``"cosine"``)."""
+    if config.scheduler == "cosine":
+        return lambda e: warmup_cosine_factor(e, config.epochs, config.warmup_epochs, config.warmup_factor,
+                                              config.min_lr_factor)
+    return lambda e: warmup_multistep_factor(e, config.warmup_epochs, config.warmup_factor, config.milestones,
+                                             config.gamma)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config, start_epoch: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-epoch schedule (:func:`schedule_factor`); ``start_epoch`` > 0 continues one (the optimizer was
+    rebuilt mid-experience): the learning rates are set for that epoch at once.
+
+    Raises:
+        ConfigError: an unknown ``config.scheduler``.
+    """
+    if config.scheduler not in ("multistep", "cosine"):
+        raise ConfigError(f"unknown scheduler {config.scheduler!r}; use multistep or cosine")
+    if start_epoch > 0:
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(config), last_epoch=start_epoch - 1)

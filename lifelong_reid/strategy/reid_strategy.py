@@ -1,12 +1,14 @@
 """``ReIDStrategy``: the common training loop of every setting, on Avalanche's ``SupervisedTemplate``.
 
-It owns what every method shares and nothing paper-specific: P x K loading, identity (label-smoothed
-cross-entropy) and batch-hard triplet losses, optimizer and schedule with per-group learning rates, autocast,
-evaluation of query/gallery domains. Methods arrive through the pluggy hooks of ``hookspecs.py``.
+It owns what every method shares and nothing paper-specific: the training targets (labels or
+pseudo-labels, in one place), P x K loading, identity (label-smoothed cross-entropy) and batch-hard triplet
+losses over the model's heads, optimizer and schedule with per-group learning rates (rebuilt on request),
+autocast, evaluation of query/gallery domains. Methods arrive through the pluggy hooks of ``hookspecs.py``.
 """
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections import defaultdict
 from contextlib import nullcontext
@@ -19,18 +21,21 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from lifelong_reid.bridge import HookBridge
+from lifelong_reid.data.batch import ReIDBatch, collate_reid
+from lifelong_reid.data.dataset import ReIDDataset
 from lifelong_reid.data.samplers import PKSampler
 from lifelong_reid.errors import ConfigError
-from lifelong_reid.data.dataset import ReIDDataset
 from lifelong_reid.evaluation.evaluator import ReIDEvaluator
 from lifelong_reid.evaluation.ranked_lists import DomainFeatures
 from lifelong_reid.losses import batch_hard_triplet_loss, identity_loss
+from lifelong_reid.plugin_manager import call_each, implementers
 from lifelong_reid.strategy.loss_metric import LossTermsMetric
 from lifelong_reid.strategy.optim import build_optimizer, build_param_groups, build_scheduler
 
 log = logging.getLogger(__name__)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-BATCH_KEYS = ("images", "targets", "pids", "camids", "indices")
+#: Loss names the strategy itself uses.
+STRATEGY_LOSSES = ("loss", "id", "triplet")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -80,12 +85,17 @@ class ReIDStrategy(SupervisedTemplate):
         config: the :class:`~lifelong_reid.RunConfig` (epochs, lr, P, K, loss weights, amp, ...).
         pm: the pluggy plugin manager (``lifelong_reid.plugin_manager.get_plugin_manager``).
         plugins: extra Avalanche plugins.
-        loggers: Avalanche loggers (e.g. ``TextLogger``) receiving each loss term's epoch mean.
+        loggers: Avalanche loggers (e.g. ``TextLogger``) receiving each loss term's epoch mean; their files
+            are flushed after every epoch.
         progress: show tqdm progress bars (``None``: only on a terminal).
 
-    Attributes set during training: ``experience``, ``batch`` (dict of :data:`BATCH_KEYS`), ``loss_terms``
-    (``{name: scalar tensor}`` of the last mini-batch), ``epoch_losses`` (``{name: mean}`` of the epoch),
-    ``scheduler``.
+    Attributes set during training: ``experience``, ``batch`` (the :class:`~lifelong_reid.data.ReIDBatch`),
+    ``targets`` (``(N,)`` training targets of the experience: the one place labels and pseudo-labels live),
+    ``loss_terms`` (``{name: scalar tensor}`` of the last mini-batch), ``epoch_losses`` (``{name: mean}`` of
+    the epoch), ``epoch`` (0-based, in the experience), ``scheduler``.
+
+    Raises:
+        ConfigError: an unknown ``amp``, or two plugins declaring the same loss name (``loss_names``).
     """
 
     def __init__(self, *, model, config, pm, plugins=(), loggers=(), progress: Optional[bool] = None):
@@ -93,6 +103,7 @@ class ReIDStrategy(SupervisedTemplate):
         device = resolve_device(config.device)
         if config.amp not in (None, *AMP_DTYPES):
             raise ConfigError(f"amp must be null, bf16 or fp16, got {config.amp!r}")
+        check_loss_names(pm)
         placeholder = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)  # see make_optimizer
         with warnings.catch_warnings():  # Avalanche warns when no logger is given; that is a valid choice
             warnings.filterwarnings("ignore", message="No loggers specified")
@@ -101,17 +112,37 @@ class ReIDStrategy(SupervisedTemplate):
                              eval_mb_size=config.eval_batch_size, device=device,
                              plugins=[HookBridge(), *plugins],
                              evaluator=EvaluationPlugin(LossTermsMetric(), loggers=list(loggers)))
+        self.loggers_files = [f for f in (getattr(lg, "file", None) for lg in loggers) if f is not None]
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
-        self.batch: dict = {}
+        self.batch: Optional[ReIDBatch] = None
+        self.targets: Optional[torch.Tensor] = None
         self.loss_terms: dict = {}
         self.epoch_losses: dict = {}
         self._sums: dict = defaultdict(float)
         self._count = 0
         self._bar = None
+        self._loader_stale = False
+        self.sampler = None
         self.scheduler = None
         self.domain_features: list[DomainFeatures] = []
-        self.model.visual.hook = pm.hook  # per-layer hooks of the vision encoder
+        self.model.hook = pm.hook  # the vision and output hooks of the model
         self.model.to(self.device)
+
+    # ------------------------------------------------------------------ Avalanche's mini-batch accessors
+    @property
+    def mb_x(self):
+        """The mini-batch images (Avalanche's name)."""
+        return self.batch.images
+
+    @property
+    def mb_y(self):
+        """The mini-batch targets (Avalanche's name)."""
+        return self.batch.targets
+
+    @property
+    def epoch(self) -> int:
+        """The current training epoch of the experience (0-based)."""
+        return self.clock.train_exp_epochs
 
     # ------------------------------------------------------------------ set-up per experience
     def autocast(self):
@@ -121,24 +152,71 @@ class ReIDStrategy(SupervisedTemplate):
         return torch.autocast(device_type=self.device.type, dtype=AMP_DTYPES[self.config.amp])
 
     def make_train_dataloader(self, **kwargs):
-        """P x K batches (:class:`~lifelong_reid.data.PKSampler`) seeded by ``seed`` and the experience."""
-        targets = list(self.adapted_dataset.targets)
-        if targets and max(targets) < 0:
+        """Take the experience's targets into :attr:`targets` and build the P x K loader
+        (:class:`~lifelong_reid.data.PKSampler`, seeded by ``seed`` and the experience). For an unsupervised
+        experience (every target ``-1``) the loader is built once ``lreid_assign_targets`` has given targets.
+
+        Raises:
+            ConfigError: an unsupervised experience and no plugin implements ``lreid_assign_targets``.
+        """
+        self.targets = torch.as_tensor(list(self.adapted_dataset.targets), dtype=torch.long)
+        self.sampler, self.dataloader, self._loader_stale = None, [], True
+        supervised = len(self.targets) > 0 and int(self.targets.max()) >= 0
+        if not supervised and not implementers(self.pm, "lreid_assign_targets"):
             raise ConfigError(f"experience {self.experience.current_experience + 1} hides its identities "
-                              "(an unsupervised stream): register a pseudo-label plugin that fills the targets "
-                              "before training, or use the supervised stream")
+                              "(an unsupervised stream) and no active plugin implements lreid_assign_targets; "
+                              "activate a pseudo-label plugin (--plugin NAME, `lreid plugins list`), or use "
+                              "the supervised stream")
+        if supervised:
+            self._build_loader()
+
+    def _build_loader(self) -> None:
         seed = self.config.seed * 1000 + self.experience.current_experience
-        self.sampler = PKSampler(targets, self.config.batch_p, self.config.batch_k, seed=seed)
+        self.sampler = PKSampler(self.targets.tolist(), self.config.batch_p, self.config.batch_k, seed=seed)
         self.dataloader = DataLoader(self.adapted_dataset, batch_sampler=self.sampler,
-                                     num_workers=self.config.num_workers,
+                                     num_workers=self.config.num_workers, collate_fn=collate_reid,
                                      pin_memory=self.device.type == "cuda",
                                      persistent_workers=self.config.num_workers > 0)
+        self._loader_stale = False
+
+    def set_targets(self, targets) -> None:
+        """Replace the experience's training targets (pseudo-labels). When they change, the identity
+        classifiers are resized to ``max(targets) + 1`` classes (new weights), the optimizer is rebuilt and
+        the P x K sampler is rebuilt at the next epoch start (samples with target ``-1`` are left out).
+
+        Raises:
+            ConfigError: not one integer per sample, values below -1, or no sample with a target.
+        """
+        t = torch.as_tensor(targets)
+        if t.dim() != 1 or len(t) != len(self.targets) or t.is_floating_point():
+            raise ConfigError(f"targets must be {len(self.targets)} integers (one per training sample), got "
+                              f"{tuple(t.shape)} {t.dtype}")
+        t = t.long().cpu()
+        if int(t.min()) < -1 or int(t.max()) < 0:
+            raise ConfigError("targets must be >= 0, or -1 for unused samples, with at least one sample used")
+        if torch.equal(t, self.targets):
+            return
+        self.targets = t
+        self.model.reset_classifier(int(t.max()) + 1)
+        self.model.to(self.device)
+        self.rebuild_optimizer()
+        self._loader_stale = True
+        log.info("targets assigned: %d classes over %d of %d samples", int(t.max()) + 1, int((t >= 0).sum()), len(t))
+
+    def _assign_targets(self, epoch: int, iteration: Optional[int]) -> None:
+        if not implementers(self.pm, "lreid_assign_targets"):
+            return
+        dataset = self.experience.dataset.eval()
+        new = self.pm.hook.lreid_assign_targets(strategy=self, experience=self.experience, dataset=dataset,
+                                                epoch=epoch, iteration=iteration)
+        if new is not None:
+            self.set_targets(new)
 
     def model_adaptation(self, model=None):
         """Size the identity classifier for the experience, then call ``lreid_adapt_model``."""
         model = model if model is not None else self.model
         if self.is_training:
-            num_classes = len(self.experience.dataset.targets.uniques)
+            num_classes = max(1, int(self.targets.max()) + 1) if self.targets is not None and len(self.targets) else 1
             model.reset_classifier(num_classes)
             self.pm.hook.lreid_adapt_model(model=model, experience=self.experience, strategy=self)
         return model.to(self.device)
@@ -152,47 +230,67 @@ class ReIDStrategy(SupervisedTemplate):
     def make_optimizer(self, **kwargs):
         """A fresh optimizer and schedule per experience, with the groups of :func:`build_param_groups`
         plus the plugins' ``lreid_param_groups``."""
+        self.optimizer = build_optimizer(self._param_groups(), self.config)
+        self.scheduler = build_scheduler(self.optimizer, self.config)
+
+    def _param_groups(self) -> list[dict]:
         plugin_groups = [g for gs in self.pm.hook.lreid_param_groups(model=self.model, strategy=self)
                          if gs for g in gs]
-        groups = build_param_groups(self.model, self.config, plugin_groups)
-        self.optimizer = build_optimizer(groups, self.config)
-        self.scheduler = build_scheduler(self.optimizer, self.config)
+        return build_param_groups(self.model, self.config, plugin_groups)
+
+    def rebuild_optimizer(self) -> None:
+        """Rebuild the optimizer from the parameters that train now (``requires_grad``), e.g. after a plugin
+        unfroze a backbone for a second stage or a classifier was resized. Optimizer state (Adam moments) is
+        kept for parameters that were already trained, and the schedule continues at the current epoch."""
+        old = self.optimizer
+        epoch = self.scheduler.last_epoch if self.scheduler is not None else 0
+        self.optimizer = build_optimizer(self._param_groups(), self.config)
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                if p in old.state:
+                    self.optimizer.state[p] = old.state[p]
+        self.scheduler = build_scheduler(self.optimizer, self.config, start_epoch=epoch)
+        log.info("optimizer rebuilt: %d trainable tensors, epoch %d of the schedule",
+                 sum(len(g["params"]) for g in self.optimizer.param_groups), epoch)
 
     # ------------------------------------------------------------------ one iteration
     def _unpack_minibatch(self):
-        mb = list(self.mbatch)
-        mb = [t.to(self.device, non_blocking=True) if torch.is_tensor(t) else t for t in mb]
-        self.mbatch = mb
-        self.batch = dict(zip(BATCH_KEYS, mb))
+        batch = self.mbatch.to(self.device, non_blocking=True)
+        if self.is_training and self.targets is not None:
+            batch.targets = self.targets[batch.indices.cpu()].to(self.device)
+        self.batch = self.mbatch = batch
 
     def forward(self):
         with self.autocast():
-            return self.model(self.mb_x, self.batch)
+            return self.model(self.batch.images, self.batch)
 
     def criterion(self):
-        """Identity + triplet losses (weighted by ``id_weight`` / ``triplet_weight``) plus every plugin's
-        ``lreid_extra_losses``; each term is kept in :attr:`loss_terms` under its name.
+        """Identity and triplet losses over every head that asks for them (weighted by ``id_weight`` /
+        ``triplet_weight``) plus every plugin's ``lreid_extra_losses``; each term is kept in
+        :attr:`loss_terms` under its name.
 
         Raises:
-            ConfigError: two plugins return the same loss name.
+            ConfigError: two plugins (or a plugin and the strategy) return the same loss name.
         """
         if not self.is_training:
             return torch.zeros((), device=self.device)
         out, y, cfg = self.mb_output, self.mb_y, self.config
-        terms = {}
+        heads = self.model.head_specs
+        terms, owner = {}, {}
         if cfg.id_weight > 0:
-            logits = [out[k] for k in ("logits", "logits_proj") if k in out]
+            logits = [out[h.logits] for h in heads if h.id_loss and h.logits in out]
             terms["id"] = cfg.id_weight * sum(identity_loss(lg, y, cfg.label_smoothing) for lg in logits)
         if cfg.triplet_weight > 0:
-            feats = [out[k] for k in ("global", "global_proj") if k in out]
+            feats = [out[h.feature] for h in heads if h.triplet and h.feature in out]
             terms["triplet"] = cfg.triplet_weight * sum(
                 batch_hard_triplet_loss(f, y, cfg.triplet_margin) for f in feats)
-        for extra in self.pm.hook.lreid_extra_losses(outputs=out, batch=self.batch, strategy=self):
+        owner = {k: "the strategy" for k in terms}
+        for plugin, extra in call_each(self.pm, "lreid_extra_losses", outputs=out, batch=self.batch, strategy=self):
             for name, value in (extra or {}).items():
-                if name in terms:
-                    raise ConfigError(f"loss term {name!r} is returned twice (by the strategy or two "
-                                      "plugins); rename one")
-                terms[name] = value
+                if name in terms or name == "loss":
+                    raise ConfigError(f"loss term {name!r} is returned by {owner.get(name, 'the strategy')} and by "
+                                      f"plugin {plugin!r}; rename one (declare loss_names to catch this at start)")
+                terms[name], owner[name] = value, f"plugin {plugin!r}"
         self.loss_terms = terms
         return sum(terms.values()) if terms else torch.zeros((), device=self.device, requires_grad=True)
 
@@ -202,13 +300,17 @@ class ReIDStrategy(SupervisedTemplate):
     def optimizer_step(self):
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.pm.hook.lreid_after_optimizer_step(strategy=self, batch=self.batch, outputs=self.mb_output)
 
     # ------------------------------------------------------------------ epoch bookkeeping
     def _before_training_epoch(self, **kwargs):
-        self.sampler.set_epoch(self.clock.train_exp_epochs)
+        epoch = self.clock.train_exp_epochs
+        self._assign_targets(epoch, None)
+        if self._loader_stale:
+            self._build_loader()
+        self.sampler.set_epoch(epoch)
         self._sums, self._count = defaultdict(float), 0
-        desc = f"exp {self.experience.current_experience + 1} epoch {self.clock.train_exp_epochs + 1}/" \
-               f"{self.train_epochs}"
+        desc = f"exp {self.experience.current_experience + 1} epoch {epoch + 1}/{self.train_epochs}"
         self._bar = tqdm(total=len(self.sampler), desc=desc, leave=False, dynamic_ncols=True,
                          disable=None if self.progress is None else not self.progress)
         super()._before_training_epoch(**kwargs)
@@ -222,6 +324,7 @@ class ReIDStrategy(SupervisedTemplate):
             self._bar.update(1)
             self._bar.set_postfix({k: f"{v / self._count:.3f}" for k, v in self._sums.items()})
         super()._after_training_iteration(**kwargs)
+        self._assign_targets(self.clock.train_exp_epochs, self._count)
 
     def _after_training_epoch(self, **kwargs):
         self.epoch_losses = {k: v / max(self._count, 1) for k, v in self._sums.items()}
@@ -232,37 +335,72 @@ class ReIDStrategy(SupervisedTemplate):
                  " ".join(f"{k}={v:.4f}" for k, v in self.epoch_losses.items()),
                  self.optimizer.param_groups[0]["lr"])
         super()._after_training_epoch(**kwargs)
+        for f in self.loggers_files:  # losses.log: one flushed block per epoch
+            f.flush()
+            if hasattr(f, "fileno"):
+                os.fsync(f.fileno())
         self.scheduler.step()
 
-    # ------------------------------------------------------------------ evaluation
+    # ------------------------------------------------------------------ features
     @torch.no_grad()
-    def extract_features(self, dataset, desc: str = "features",
-                         drop_modalities: tuple = ()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Retrieval features of an (eval-mode) Avalanche dataset: ``(N, F)`` features from
-        ``lreid_inference_embedding``, ``(N,)`` pids, ``(N,)`` camids. ``desc`` labels the progress bar.
-        ``drop_modalities``: names (``"rgb"``, ``"nir"``, ``"tir"``) of tuple modalities replaced by a black
-        image (the missing-modality evaluation of multi-modal ReID)."""
+    def embed(self, dataset, outputs: Optional[tuple] = None, desc: str = "features",
+              drop_modalities: tuple = ()) -> dict:
+        """Run the (eval-mode) model over ``dataset`` in order.
+
+        Args:
+            dataset: an eval-mode Avalanche dataset or any dataset of :class:`ReIDDataset` items.
+            outputs: model output names to collect (e.g. ``("global_proj",)``); ``None``: the retrieval
+                embedding (``lreid_inference_embedding``) under ``"feat"``.
+            drop_modalities: tuple modalities (``"rgb"``, ``"nir"``, ``"tir"``) replaced by a black image.
+
+        Returns:
+            ``{name: (N, ...) float CPU tensor for each output, "pids", "camids", "indices": (N,),
+            "modality", "domain": N strings}``.
+
+        Raises:
+            ConfigError: an unknown output name, or no plugin provides the retrieval embedding.
+        """
         was_training = self.model.training
         self.model.eval()
         loader = DataLoader(dataset, batch_size=self.config.eval_batch_size, shuffle=False,
-                            num_workers=self.config.num_workers)
-        feats, pids, camids = [], [], []
-        for mb in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True,
-                       disable=None if self.progress is None else not self.progress):
-            images = mb[0].to(self.device)
+                            num_workers=self.config.num_workers, collate_fn=collate_reid)
+        names = tuple(outputs) if outputs else ("feat",)
+        cols: dict = {n: [] for n in (*names, "pids", "camids", "indices")}
+        modality, domain = [], []
+        for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True,
+                          disable=None if self.progress is None else not self.progress):
+            batch = batch.to(self.device)
             if drop_modalities:
-                images = blank_modalities(images, drop_modalities)
-            batch = {"images": images, "pids": mb[2], "camids": mb[3], "indices": mb[4]}
+                batch.images = blank_modalities(batch.images, drop_modalities)
             with self.autocast():
-                out = self.model(images, batch)
-            emb = self.pm.hook.lreid_inference_embedding(outputs=out, model=self.model)
-            if emb is None:
-                raise ConfigError("no plugin provides lreid_inference_embedding (is the 'core' plugin blocked?)")
-            feats.append(emb.float().cpu())
-            pids.append(mb[2].cpu())
-            camids.append(mb[3].cpu())
+                out = self.model(batch.images, batch)
+            for n in names:
+                if outputs:
+                    if n not in out:
+                        raise ConfigError(f"no model output {n!r}; outputs: {', '.join(sorted(out))}")
+                    value = out[n]
+                else:
+                    value = self.pm.hook.lreid_inference_embedding(outputs=out, model=self.model)
+                    if value is None:
+                        raise ConfigError("no plugin provides lreid_inference_embedding (is the 'core' plugin "
+                                          "blocked?)")
+                cols[n].append(value.float().cpu())
+            for key in ("pids", "camids", "indices"):
+                cols[key].append(getattr(batch, key).cpu())
+            modality += batch.modality
+            domain += batch.domain
         self.model.train(was_training)
-        return torch.cat(feats), torch.cat(pids), torch.cat(camids)
+        result = {k: torch.cat(v) for k, v in cols.items()}
+        result.update(modality=modality, domain=domain)
+        return result
+
+    def extract_features(self, dataset, desc: str = "features",
+                         drop_modalities: tuple = (), output: Optional[str] = None):
+        """Retrieval features of an (eval-mode) dataset: ``(N, F)`` features from
+        ``lreid_inference_embedding`` (or the model output named ``output``), ``(N,)`` pids, ``(N,)`` camids.
+        ``desc`` labels the progress bar; ``drop_modalities`` as in :meth:`embed`."""
+        res = self.embed(dataset, outputs=(output,) if output else None, desc=desc, drop_modalities=drop_modalities)
+        return res[output or "feat"], res["pids"], res["camids"]
 
     def evaluate_domains(self, benchmark, keep_features: bool = False) -> dict[str, dict]:
         """Metrics (percent) of every evaluation domain of ``benchmark``: ``{domain: {"mAP", "rank1", ...}}``.
@@ -293,18 +431,75 @@ class ReIDStrategy(SupervisedTemplate):
         return results
 
     # ------------------------------------------------------------------ checkpoint state
+    def plugin_state(self) -> dict:
+        """``{key: state}`` of every plugin's ``lreid_state_dict``.
+
+        Raises:
+            ConfigError: two plugins use the same key.
+        """
+        merged, owner = {}, {}
+        for plugin, part in call_each(self.pm, "lreid_state_dict", strategy=self):
+            for key, value in (part or {}).items():
+                if key in merged:
+                    raise ConfigError(f"plugins {owner[key]!r} and {plugin!r} both save checkpoint state under "
+                                      f"{key!r}; use the plugin's registry name as key")
+                merged[key], owner[key] = value, plugin
+        return merged
+
     def state_dict(self) -> dict:
         """Model weights, classifier size and every plugin's ``lreid_state_dict``."""
-        plugin_state = {}
-        for part in self.pm.hook.lreid_state_dict(strategy=self):
-            plugin_state.update(part or {})
-        return {"model": self.model.state_dict(), "num_classes": self.model.num_classes, "plugins": plugin_state}
+        return {"model": self.model.state_dict(), "num_classes": self.model.num_classes,
+                "plugins": self.plugin_state()}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` output: the classifier is resized and the plugins restore their state
-        (re-creating any module they added to the model) before the model weights are loaded."""
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Restore :meth:`state_dict` output: the classifier is resized, the plugins restore their state and
+        re-create the modules they add (``lreid_load_state_dict``, then ``lreid_adapt_model`` with
+        ``experience=None``), then the model weights are loaded.
+
+        Args:
+            strict: refuse a checkpoint holding the state of a plugin that is not active here (resuming
+                without it would silently drop that state); ``False`` (evaluation) only logs it.
+
+        Raises:
+            CheckpointError: unclaimed plugin state (``strict``), or weights that do not fit the model (a
+                plugin that added modules is missing).
+        """
+        from lifelong_reid.errors import CheckpointError
+
+        saved = state.get("plugins", {}) or {}
+        claimed = set(self.plugin_state())
+        unclaimed = sorted(set(saved) - claimed)
+        if unclaimed:
+            msg = (f"the checkpoint holds the state of {', '.join(map(repr, unclaimed))}, which no active plugin "
+                   "claims (blocked, not activated or not installed)")
+            if strict:
+                raise CheckpointError(msg + "; activate it (--plugin NAME) or start a new run")
+            log.warning(msg)
         if state.get("num_classes"):
             self.model.reset_classifier(state["num_classes"])
-        self.pm.hook.lreid_load_state_dict(state=state.get("plugins", {}), strategy=self)
-        self.model.load_state_dict(state["model"])
+        self.pm.hook.lreid_load_state_dict(state=saved, strategy=self)
+        self.pm.hook.lreid_adapt_model(model=self.model, experience=None, strategy=self)
+        result = self.model.load_state_dict(state["model"], strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            prefixes = sorted({k.split(".")[0] + ("." + k.split(".")[1] if "." in k else "")
+                               for k in (*result.missing_keys, *result.unexpected_keys)})
+            raise CheckpointError(f"the checkpoint's weights do not fit the model: {len(result.unexpected_keys)} "
+                                  f"unexpected and {len(result.missing_keys)} missing tensors (under "
+                                  f"{', '.join(prefixes[:6])}); activate the plugins that trained it (see its "
+                                  "config.json 'plugins')")
         self.model.to(self.device)
+
+
+def check_loss_names(pm) -> None:
+    """Refuse two registered plugins (or a plugin and the strategy) declaring the same loss name in their
+    ``loss_names`` attribute.
+
+    Raises:
+        ConfigError: naming both owners and the name.
+    """
+    owner = {name: "the strategy" for name in STRATEGY_LOSSES}
+    for name, plugin in pm.list_name_plugin():
+        for loss in getattr(plugin, "loss_names", ()) or ():
+            if loss in owner:
+                raise ConfigError(f"loss name {loss!r} is declared by {owner[loss]} and by plugin {name!r}; rename one")
+            owner[loss] = f"plugin {name!r}"

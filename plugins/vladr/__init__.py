@@ -15,11 +15,20 @@ Components (each its own module):
 - ``plugin.py``: :class:`VLADRPlugin` wiring them into the strategy's hooks (stage-1 prompt training per
   domain, stage-2 losses, memory, weight interpolation, checkpoints) and the ablation rows.
 
-Usage in an experiment file::
-
-    from lifelong_reid.plugins.vladr import VLADRConfig, VLADRPlugin
-    plugins = [VLADRPlugin(VLADRConfig())]
+Usage: ``config = RunConfig(..., plugins={"vladr": {"stage1_epochs": 120}})`` in an experiment file, or
+``lreid run EXPERIMENT --plugin vladr --set vladr.stage1_epochs=10``; registered as ``vladr`` through the
+``lifelong_reid.plugins`` entry-point group (:data:`PLUGIN`), like a third-party plugin.
 """
-from lifelong_reid.plugins.vladr.plugin import ABLATIONS, VLADRConfig, VLADRPlugin, ablation_config
+from lifelong_reid import __version__
+from lifelong_reid.plugins.vladr.plugin import ABLATIONS, LOSS_NAMES, VLADRConfig, VLADRPlugin, ablation_config
+from lifelong_reid.registry import PluginInfo
 
-__all__ = ["VLADRPlugin", "VLADRConfig", "ABLATIONS", "ablation_config"]
+PLUGIN = PluginInfo(
+    name="vladr", factory=VLADRPlugin, settings=VLADRConfig, version=__version__, kind="method",
+    description="VLADR (CVPR 2026): attribute prompts, cross-modal / cross-domain attribute alignment, "
+                "prototype memory, weight interpolation (lifelong ReID)",
+    loss_names=LOSS_NAMES,
+    contract={"stream": "lifelong", "settings": {"num_attributes": 2, "prompt_length": 2, "stage1_epochs": 1,
+                                                  "affinity_kl": True}})
+
+__all__ = ["PLUGIN", "VLADRPlugin", "VLADRConfig", "ABLATIONS", "ablation_config"]

@@ -7,24 +7,19 @@ from lifelong_reid.data import build_transforms
 
 def paper_config(name: str):
     """The official code's training settings: ViT-B-16 ``openai`` at 256x128, 60 stage-2 epochs per domain,
-    batch 64 = 16 identities x 4 images, Adam lr 5e-6 (classifier x10), fp16 autocast."""
+    batch 64 = 16 identities x 4 images, Adam lr 5e-6 (classifier x10), fp16 autocast; the ``vladr`` plugin
+    with stage 1 at 120 epochs per domain, as CLIP-ReID's."""
     from lifelong_reid import RunConfig
 
     return RunConfig(name=name, model="ViT-B-16", pretrained="openai", image_size=[256, 128], stride=16, epochs=60,
                      lr=5e-6, optimizer="adam", weight_decay=1e-4, warmup_epochs=10, milestones=[30, 50], batch_p=16,
-                     batch_k=4, lr_mults={"classifier": 10.0}, amp="fp16", device="auto")
-
-
-def paper_plugins():
-    """The VLADR plugin with the paper's settings (stage 1: 120 epochs per domain, as CLIP-ReID's)."""
-    from lifelong_reid.plugins.vladr.plugin import VLADRConfig, VLADRPlugin
-
-    return [VLADRPlugin(VLADRConfig(stage1_epochs=120))]
+                     batch_k=4, lr_mults={"classifier": 10.0}, amp="fp16", device="auto",
+                     plugins={"vladr": {"stage1_epochs": 120}})
 
 
 def synthetic_defaults(config):
-    """The ``--synthetic`` variant: the bundled tiny model at 128x64 on CPU, short schedules, the plugin's
-    stage 1 shortened (the experiment's ``plugins`` keep their own VLADR settings otherwise)."""
+    """The ``--synthetic`` variant: the bundled tiny model at 128x64 on CPU, short schedules (the VLADR settings
+    stay the experiment's; ``--set vladr.stage1_epochs=N`` shortens stage 1)."""
     for key, value in dict(model="lreid-tiny-vit", pretrained=None, weights=None, image_size=[128, 64], stride=None,
                            epochs=8, lr=3e-4, warmup_epochs=1, milestones=[6], batch_p=8, batch_k=4, lr_mults={},
                            bias_lr_mult=1.0, amp=None, device="cpu").items():

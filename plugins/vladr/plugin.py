@@ -3,15 +3,16 @@ prototype memory, and the official code's weight interpolation and affinity KL, 
 
 Per experience (domain) ``t``:
 
-1. ``lreid_adapt_model``: the first time, the model gets ``vladr_queries`` (:class:`AttributeQueries`),
-   trained with it.
+1. ``lreid_adapt_model``: the first time (and when a checkpoint is loaded), the model gets
+   ``vladr_queries`` (:class:`AttributeQueries`), trained with it.
 2. ``lreid_before_experience`` (Stage 1, MTAD): the image encoder is frozen; the global and attribute
    prompts (initialised from the previous domain's) are trained for ``stage1_epochs`` on the domain's
-   captions with the text-image matching loss (identity-aware contrastive loss between ``t_g`` and the
-   frozen image feature, as CLIP-ReID's stage 1; one pair per distinct caption, with the mean feature of its
-   images) plus ``ortho_weight`` x the attribute orthogonality loss;
+   captions with the text-image matching loss (the shared CLIP-ReID stage 1,
+   :class:`~lifelong_reid.text.Stage1Trainer`: symmetric identity-aware contrastive loss between ``t_g``
+   and the frozen image feature ``global_proj`` on unit vectors at temperature 0.07; one pair per distinct
+   caption, with the mean feature of its images) plus ``ortho_weight`` x the attribute orthogonality loss;
    they are then frozen and every training caption's text attribute features ``t_k`` are cached. A copy of
-   the model is kept as the old model.
+   the model is kept as the old model (``model.frozen_copy()``).
 3. ``lreid_extra_losses`` (Stage 2, ICAR): ``vladr_cma`` (:func:`cma_loss`, ``v_k`` vs ``t_k``),
    ``vladr_ida`` (:func:`ida_loss`, ``v_k`` vs the prototypes of earlier domains; with
    ``granularity="global"`` the global projected feature against global prototypes), ``vladr_kl``
@@ -29,7 +30,6 @@ features from random word groups instead of learnt prompts. Every plugin row kee
 """
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import asdict, dataclass
 from typing import Optional
@@ -39,6 +39,8 @@ import torch.nn.functional as F
 
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.hooks import hookimpl
+from lifelong_reid.losses import image_to_text_loss
+from lifelong_reid.text import Stage1Trainer
 from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, cma_matching_loss, ida_loss
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.prompts import AttributePromptLearner, orthogonality_loss, random_partition_captions
@@ -46,6 +48,8 @@ from lifelong_reid.plugins.vladr.visual import AttributeQueries
 
 log = logging.getLogger("lifelong_reid.vladr")
 
+#: The loss terms the plugin returns.
+LOSS_NAMES = ("vladr_i2t", "vladr_cma", "vladr_ida", "vladr_kl")
 #: The caption given to images without one when ``missing_captions="generic"``.
 GENERIC_CAPTION = "a photo of a person."
 
@@ -127,25 +131,12 @@ def ablation_config(row: str, **overrides) -> Optional[VLADRConfig]:
     return None if base is None else VLADRConfig(**{**base, **overrides})
 
 
-def _frozen_copy(model):
-    """A frozen, eval-mode copy of ``model``. The tokenizer is shared, not copied; the copy runs without
-    the per-layer plugin hooks (``visual.hook``), as the model was before any plugin touched it."""
-    tokenizer, hook = getattr(model, "tokenizer", None), model.visual.hook
-    model.tokenizer, model.visual.hook = None, None
-    try:
-        old = copy.deepcopy(model)
-    finally:
-        model.tokenizer, model.visual.hook = tokenizer, hook
-    old.tokenizer = tokenizer
-    for p in old.parameters():
-        p.requires_grad_(False)
-    return old.eval()
-
-
 class VLADRPlugin:
-    """Register with ``plugins = [VLADRPlugin(VLADRConfig(...))]`` in an experiment file."""
+    """The VLADR method; activated by name (``plugins={"vladr": {...}}`` in the config, ``--plugin vladr``)
+    or registered as an object (``plugins = [VLADRPlugin(VLADRConfig(...))]`` in an experiment file)."""
 
     name = "vladr"
+    loss_names = LOSS_NAMES
 
     def __init__(self, config: Optional[VLADRConfig] = None):
         self.cfg = config or VLADRConfig()
@@ -158,7 +149,7 @@ class VLADRPlugin:
 
     # ------------------------------------------------------------------ model
     @hookimpl
-    def lreid_adapt_model(self, model, experience, strategy):
+    def lreid_adapt_model(self, model):
         if not hasattr(model, "vladr_queries"):
             vis = model.visual
             width = vis.ln_post.normalized_shape[0]
@@ -182,28 +173,22 @@ class VLADRPlugin:
 
     @torch.no_grad()
     def _image_features(self, strategy, experience) -> torch.Tensor:
-        feats, _, _ = strategy.extract_features(experience.dataset.eval(), desc="vladr image features")
-        d = strategy.model.visual.ln_post.normalized_shape[0]
-        return feats[:, d:]  # the projected CLS (E)
+        """``(N, E)`` the frozen projected CLS (``global_proj``) of the domain's training images."""
+        feats, _, _ = strategy.extract_features(experience.dataset.eval(), desc="vladr image features",
+                                                output="global_proj")
+        return feats
 
     def _train_prompts(self, strategy, tokens, image_feats, pids) -> None:
-        opt = torch.optim.Adam(self.prompts.parameters(), lr=self.cfg.stage1_lr)
         device = image_feats.device
-        n = len(tokens)
+
+        def text(idx):
+            t_g, t_k = self.prompts(tokens[idx].to(device))
+            return t_g, self.cfg.ortho_weight * orthogonality_loss(t_k)
+
         gen = torch.Generator().manual_seed(strategy.config.seed * 1000 + strategy.experience.current_experience)
-        for _ in range(self.cfg.stage1_epochs):
-            for idx in torch.randperm(n, generator=gen).split(self.cfg.stage1_batch):
-                t_g, t_k = self.prompts(tokens[idx].to(device))
-                img = F.normalize(image_feats[idx], dim=-1)
-                txt = F.normalize(t_g, dim=-1)
-                logits = img @ txt.t() / 0.07
-                same = (pids[idx][:, None] == pids[idx][None, :]).float().to(device)
-                target = same / same.sum(1, keepdim=True)
-                loss = -(target * F.log_softmax(logits, 1)).sum(1).mean() - (target * F.log_softmax(logits.t(), 1)).sum(1).mean()
-                loss = loss + self.cfg.ortho_weight * orthogonality_loss(t_k)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        trainer = Stage1Trainer(self.prompts.parameters(), lr=self.cfg.stage1_lr, epochs=self.cfg.stage1_epochs,
+                                batch_size=self.cfg.stage1_batch, temperature=0.07, normalize=True)
+        trainer.fit(image_feats, pids, text, generator=gen)
 
     @torch.no_grad()
     def _text_features(self, model, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -229,7 +214,7 @@ class VLADRPlugin:
     @hookimpl
     def lreid_before_experience(self, strategy, experience):
         self.domain = str(experience.current_experience)
-        self.old_model = _frozen_copy(strategy.model) if experience.current_experience > 0 else None
+        self.old_model = strategy.model.frozen_copy() if experience.current_experience > 0 else None
         captions = self._captions(experience)
         model = strategy.model
         unique = sorted(set(captions))  # captions often repeat (one per identity): encode each once
@@ -242,8 +227,6 @@ class VLADRPlugin:
             counts = torch.bincount(index, minlength=len(unique)).clamp_min(1)[:, None]
             feats = torch.zeros(len(unique), image_feats.shape[1]).index_add_(0, index, image_feats.cpu()) / counts
             caption_pids = torch.zeros(len(unique), dtype=torch.long).index_copy_(0, index, pids)
-            for p in self.prompts.parameters():
-                p.requires_grad_(True)
             self._train_prompts(strategy, model.tokenize(unique).cpu(), feats.to(next(model.parameters()).device),
                                 caption_pids)
             for p in self.prompts.parameters():  # frozen after stage 1, as in the paper
@@ -259,17 +242,17 @@ class VLADRPlugin:
     def lreid_extra_losses(self, outputs, batch, strategy):
         if self.text_attributes is None or not strategy.model.training:
             return None
-        tokens = outputs["tokens"] if self.cfg.attribute_grad_to_encoder else outputs["tokens"].detach()
-        v = strategy.model.vladr_queries(tokens)  # (B, K, E)
+        patches = outputs["patch_tokens"]
+        v = strategy.model.vladr_queries(patches if self.cfg.attribute_grad_to_encoder else patches.detach())  # (B, K, E)
         losses = {}
         if self.cfg.i2t and self.identity_text is not None:
             img = F.normalize(outputs["global_proj"], dim=-1)
-            logits = img @ self.identity_text.to(img.device).t() / 0.07
-            losses["vladr_i2t"] = self.cfg.i2t_weight * F.cross_entropy(logits, batch["targets"].to(img.device))
+            losses["vladr_i2t"] = self.cfg.i2t_weight * image_to_text_loss(
+                img, self.identity_text.to(img.device), batch.targets.to(img.device), temperature=0.07)
         if self.cfg.cma:
-            t = self.text_attributes[batch["indices"].cpu()].to(v.device)
+            t = self.text_attributes[batch.indices.cpu()].to(v.device)
             if self.cfg.cma_form == "matching":
-                cma = cma_matching_loss(v, t, batch["targets"].to(v.device))
+                cma = cma_matching_loss(v, t, batch.targets.to(v.device))
             else:
                 cma = cma_loss(v, t)
             losses["vladr_cma"] = self.cfg.cma_weight * cma
@@ -281,7 +264,7 @@ class VLADRPlugin:
             self.memory.update(self.domain, feats)  # the memory exists for IDA only
         if self.cfg.affinity_kl and self.old_model is not None:
             with torch.no_grad():
-                old_out = self.old_model(batch["images"], batch)
+                old_out = self.old_model(batch.images, batch)
             losses["vladr_kl"] = self.cfg.kl_weight * affinity_kl(outputs["feat"], old_out["feat"])
         return losses or None
 
@@ -311,8 +294,6 @@ class VLADRPlugin:
             return
         self.memory.load_state_dict(mine["memory"])
         model = strategy.model
-        if not hasattr(model, "vladr_queries"):
-            self.lreid_adapt_model(model, None, strategy)
         if mine["prompts"] is not None:
             if self.prompts is None:
                 self.prompts = AttributePromptLearner(model.clip, self.cfg.num_attributes, self.cfg.prompt_length)

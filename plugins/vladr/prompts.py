@@ -18,9 +18,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lifelong_reid.text import CaptionPromptLearner, text_width
 
-class AttributePromptLearner(nn.Module):
-    """Learnable prompts read by the (frozen) CLIP text encoder of ``clip_model``.
+
+class AttributePromptLearner(CaptionPromptLearner):
+    """VLADR's prompts (MTAD): ``K`` attribute prompts then a global prompt, ``n`` learnable tokens each, read
+    with the caption by the (frozen) CLIP text encoder of ``clip_model`` (the layout of the module docstring,
+    on the shared :class:`~lifelong_reid.text.CaptionPromptLearner`).
 
     Args:
         clip_model: an open_clip ``CLIP`` (``token_embedding``, ``positional_embedding``, ``transformer``,
@@ -32,45 +36,20 @@ class AttributePromptLearner(nn.Module):
     """
 
     def __init__(self, clip_model, num_attributes: int = 4, prompt_length: int = 4):
-        super().__init__()
-        self.clip = [clip_model]  # not a submodule: its weights stay frozen and out of this state dict
-        width = clip_model.token_embedding.embedding_dim
+        n, k = prompt_length, num_attributes
+        super().__init__(clip_model, num_tokens=(k + 1) * n, reads=[(j + 1) * n - 1 for j in range(k)])
+        width = text_width(clip_model)
         self.num_attributes, self.prompt_length = num_attributes, prompt_length
-        self.context_length = clip_model.positional_embedding.shape[0]
-        self.max_caption = self.context_length - 2 - (num_attributes + 1) * prompt_length
-        if self.max_caption < 1:
-            raise ValueError(f"{num_attributes + 1} prompts of {prompt_length} tokens leave no room for a caption in "
-                             f"a context of {self.context_length}")
         self.global_prompt = nn.Parameter(torch.randn(prompt_length, width) * 0.02)
         self.attribute_prompts = nn.Parameter(torch.randn(num_attributes, prompt_length, width) * 0.02)
 
-    def _sequences(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(T, L, W)`` input embeddings and ``(T, K + 1)`` read-out positions (attributes, then EOT)."""
-        clip = self.clip[0]
-        emb = clip.token_embedding(tokens)
-        eot = tokens.argmax(-1)
-        prompts = torch.cat([self.attribute_prompts.flatten(0, 1), self.global_prompt])  # (K n + n, W)
-        seqs, positions = [], []
-        n, k = self.prompt_length, self.num_attributes
-        for i in range(len(tokens)):
-            cap = min(int(eot[i]), self.max_caption + 1)  # SOS + caption tokens kept
-            seq = torch.cat([emb[i, :cap], prompts, emb[i, eot[i]:eot[i] + 1]])
-            pad = emb[i, -1:].expand(self.context_length - len(seq), -1)
-            seqs.append(torch.cat([seq, pad]))
-            ends = [cap + (j + 1) * n - 1 for j in range(k)] + [cap + (k + 1) * n]  # last token of P_k; EOT
-            positions.append(ends)
-        return torch.stack(seqs), torch.tensor(positions, device=tokens.device)
+    def prompt_tokens(self) -> torch.Tensor:
+        """``(K n + n, W)``: the attribute prompts, then the global prompt."""
+        return torch.cat([self.attribute_prompts.flatten(0, 1), self.global_prompt])
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(T, L)`` caption token ids -> ``(t_global (T, E), t_attributes (T, K, E))``."""
-        clip = self.clip[0]
-        x, pos = self._sequences(tokens)
-        x = x + clip.positional_embedding.to(x.dtype)
-        x = clip.transformer(x, attn_mask=clip.attn_mask)
-        x = clip.ln_final(x)
-        out = x[torch.arange(len(x), device=x.device)[:, None], pos]  # (T, K + 1, W)
-        proj = clip.text_projection
-        out = proj(out) if isinstance(proj, nn.Linear) else out @ proj
+        out = super().forward(tokens)  # (T, K + 1, E): the attribute read-outs, then EOT
         return out[:, -1], out[:, :-1]
 
 

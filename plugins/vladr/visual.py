@@ -27,10 +27,10 @@ class AttributeQueries(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.projection = nn.Parameter(projection.detach().clone()) if projection is not None else None
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, 1 + N, W)`` encoder tokens (CLS first) -> ``(B, K, E)`` attribute features."""
-        patches = tokens[:, 1:]
-        q = self.queries.unsqueeze(0).expand(len(tokens), -1, -1)
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """``(B, N, W)`` patch tokens (the model's ``patch_tokens`` output) -> ``(B, K, E)`` attribute
+        features."""
+        q = self.queries.unsqueeze(0).expand(len(patches), -1, -1)
         out, _ = self.attention(q, patches, patches, need_weights=False)
         out = self.norm(out + q)
         return out @ self.projection if self.projection is not None else out
