@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Collection, Optional, Sequence, Union
 
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 from avalanche.benchmarks.utils import DataAttribute, TransformGroups, make_avalanche_dataset
@@ -94,10 +94,11 @@ def _check_matches(d: DomainData) -> None:
 
 def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[DomainData],
                     unseen: Sequence[str], transforms: Optional[tuple] = None,
-                    hide_identities: bool = False) -> ReIDBenchmark:
+                    hide_identities: Union[bool, Collection[str]] = False) -> ReIDBenchmark:
     """Assemble the Avalanche benchmark: one training experience per item of ``train`` (labels made
     contiguous per experience), one query/gallery pair per item of ``evaluate``. With
-    ``hide_identities`` every training target is ``-1`` (unsupervised; a pseudo-label plugin fills them).
+    ``hide_identities`` every training target is ``-1`` (unsupervised; a pseudo-label plugin fills them);
+    a collection of domain names hides only those (e.g. a labelled source domain, then unlabelled ones).
 
     Raises:
         DatasetLayoutError: a training domain has no training images, an evaluation domain lacks query
@@ -109,11 +110,12 @@ def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[D
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise DatasetLayoutError(f"{role} domain names must be unique in a stream, repeated: {dup}")
+    hidden = {d.name for d in train} if hide_identities is True else set(hide_identities or ())
     train_sets = []
     for d in train:
         if not d.train:
             raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}) has no training images")
-        targets = [-1] * len(d.train) if hide_identities else relabel(d.train)[0]
+        targets = [-1] * len(d.train) if d.name in hidden else relabel(d.train)[0]
         train_sets.append(to_avalanche(ReIDDataset(d.train, d.image_loader, targets), transforms))
     query_sets, gallery_sets = [], []
     for d in evaluate:
@@ -128,4 +130,4 @@ def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[D
     return ReIDBenchmark(name=name, scenario=scenario, train_domains=[d.name for d in train],
                          eval_domains=[d.name for d in evaluate], unseen_domains=list(unseen),
                          domains=all_domains, protocol={d.name: d.protocol for d in evaluate},
-                         unsupervised=[d.name for d in train] if hide_identities else [])
+                         unsupervised=[d.name for d in train if d.name in hidden])

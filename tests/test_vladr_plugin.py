@@ -137,7 +137,10 @@ def test_attribute_losses_can_be_kept_off_the_encoder(cma_form):
         model.train()
         model.zero_grad()
         out = model(torch.randn(2, 3, 64, 32))
-        batch = {"indices": torch.tensor([0, 1]), "targets": torch.tensor([0, 1])}
+        from lifelong_reid.data import ReIDBatch
+
+        batch = ReIDBatch(images=torch.zeros(2, 3, 64, 32), targets=torch.tensor([0, 1]), pids=torch.tensor([0, 1]),
+                          camids=torch.tensor([0, 0]), indices=torch.tensor([0, 1]))
         plugin.identity_text = None
         losses = plugin.lreid_extra_losses(out, batch, type("S", (), {"model": model})())
         v = model.vladr_queries(out["patch_tokens"])

@@ -91,6 +91,7 @@ class ReIDStrategy(SupervisedTemplate):
 
     Attributes set during training: ``experience``, ``batch`` (the :class:`~lifelong_reid.data.ReIDBatch`),
     ``targets`` (``(N,)`` training targets of the experience: the one place labels and pseudo-labels live),
+    ``experience_is_supervised`` (``False`` when the stream hid the experience's identities),
     ``loss_terms`` (``{name: scalar tensor}`` of the last mini-batch), ``epoch_losses`` (``{name: mean}`` of
     the epoch), ``epoch`` (0-based, in the experience), ``scheduler``.
 
@@ -116,6 +117,7 @@ class ReIDStrategy(SupervisedTemplate):
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
         self.batch: Optional[ReIDBatch] = None
         self.targets: Optional[torch.Tensor] = None
+        self.experience_is_supervised = True
         self.loss_terms: dict = {}
         self.epoch_losses: dict = {}
         self._sums: dict = defaultdict(float)
@@ -161,7 +163,7 @@ class ReIDStrategy(SupervisedTemplate):
         """
         self.targets = torch.as_tensor(list(self.adapted_dataset.targets), dtype=torch.long)
         self.sampler, self.dataloader, self._loader_stale = None, [], True
-        supervised = len(self.targets) > 0 and int(self.targets.max()) >= 0
+        self.experience_is_supervised = supervised = len(self.targets) > 0 and int(self.targets.max()) >= 0
         if not supervised and not implementers(self.pm, "lreid_assign_targets"):
             raise ConfigError(f"experience {self.experience.current_experience + 1} hides its identities "
                               "(an unsupervised stream) and no active plugin implements lreid_assign_targets; "
