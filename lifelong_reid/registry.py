@@ -129,21 +129,21 @@ def settings_dict(settings) -> dict:
 
 def settings_docs(cls: type) -> dict[str, str]:
     """Parse a dataclass docstring's ``Attributes:`` section into ``{name: text}``; a line may document
-    several names (``a, b: text``)."""
+    several names (``a, b: text``) or several entries (``a: text. b: text``)."""
     doc = inspect.getdoc(cls) or ""
     if "Attributes:" not in doc:
         return {}
-    section = doc.split("Attributes:", 1)[1]
-    out: dict[str, str] = {}
+    lines = [line for line in doc.split("Attributes:", 1)[1].splitlines() if line.strip()]
+    if not lines:
+        return {}
+    indent = len(lines[0]) - len(lines[0].lstrip())
     names = {f.name for f in dataclasses.fields(cls)}
+    out: dict[str, str] = {}
     last: list[str] = []
-    for line in section.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not line.startswith(" " * 8) and ":" in stripped:
-            break
-        for clause in stripped.split(". "):
+    for line in lines:
+        if len(line) - len(line.lstrip()) < indent:
+            break  # the next section
+        for clause in line.strip().split(". "):
             head, sep, text = clause.partition(":")
             keys = [k.strip() for k in head.split(",")]
             if sep and keys and all(k in names for k in keys):

@@ -176,7 +176,7 @@ class CLIPReID(nn.Module):
         self._apply_heads(out)
         feats, spans, start = [base_feat], {"model": (0, base_feat.shape[1])}, base_feat.shape[1]
         for spec in self._head_specs.values():
-            if spec.retrieval:
+            if spec.retrieval and spec.feature in out:
                 feats.append(out[spec.feature])
                 spans[spec.name] = (start, start + spec.dim)
                 start += spec.dim

@@ -64,10 +64,11 @@ class VLADRConfig:
         mtad: learn attribute prompts (else ``random_partition`` or the caption itself gives ``t_k``).
         random_partition: ``t_k`` from random word groups of the caption (the ablation).
         i2t: CLIP-ReID's image-to-text identity loss against each identity's mean global text feature.
-        cma, ida: the stage-2 losses; granularity: ``"attribute"`` or ``"global"`` (Global + IDA row).
+        cma, ida: the stage-2 losses.
+        granularity: ``"attribute"`` or ``"global"`` (Global + IDA row).
         cma_form: ``"distance"`` (the paper's ``sum_k dist(v_k, t_k)``, :func:`cma_loss`) or ``"matching"``
             (per-attribute identity-aware contrastive matching, :func:`cma_matching_loss`).
-        cma_weight, ida_weight, ortho_weight, kl_weight: loss weights.
+        i2t_weight, cma_weight, ida_weight, ortho_weight, kl_weight: loss weights.
         affinity_kl: the official code's old/new affinity KL term.
         weight_interpolation: ``alpha`` of the interpolation with the previous model, ``None`` = off.
         ema_momentum: of the prototype memory.
