@@ -8,7 +8,8 @@ Functions::
         results = run_with_plugins([MyPlugin()], tmp_path)
         assert results["complete"]
 
-Fixtures (enable them with ``pytest_plugins = ["lifelong_reid.testing"]`` in a ``conftest.py``):
+Fixtures (enable them with ``pytest_plugins = ["lifelong_reid.testing"]`` in a top-level ``conftest.py``, or
+``from lifelong_reid.testing import lreid_harness, lreid_plugin`` in a nested one):
 
 - ``lreid_harness``: a factory, ``lreid_harness(plugins=[obj], names=["ema"], settings={"ema": {...}},
   stream="lifelong")`` -> :class:`PluginHarness`, whose methods train a few iterations and expose the named
