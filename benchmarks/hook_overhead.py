@@ -1,17 +1,16 @@
 """Per-iteration cost of the Plugin API 1.0 hook points (relay calls) against the 0.x ones, on the tiny model.
 
-One training iteration (forward, identity + triplet losses, backward, Adam step) in four variants, measured
-in interleaved rounds (median of the rounds), in the same process:
+One training iteration (forward, identity + triplet losses, backward, Adam step) in three variants, measured
+in interleaved rounds (median of the rounds, +- half the range), in the same process:
 
 - ``bare``: no plugin relay on the model (the baseline);
 - ``0.x hooks``: a no-op plugin on the hook points the 0.x API had per iteration (``lreid_vision_block_start``,
-  ``lreid_vision_attention_mask``, ``lreid_vision_block_end`` per block, ``lreid_extra_losses``);
+  ``lreid_vision_attention_mask``, ``lreid_vision_block_end`` per block, ``lreid_extra_losses``); the new
+  points are still called by the relay, with no implementation;
 - ``1.0 hooks``: a no-op plugin on every per-iteration hook point of 1.0 (the above plus
   ``lreid_vision_embed_tokens``, ``lreid_vision_exchange`` for tuples, ``lreid_model_outputs``,
   ``lreid_after_optimizer_step``, ``lreid_assign_targets``; extra losses through the per-plugin call that
-  names clashing plugins);
-- ``1.0 hooks, traced off``: the same with ``LREID_TRACE_HOOKS`` unset (the default), kept to show that the
-  tracer costs nothing when it is off.
+  names clashing plugins).
 
 Prints ms per iteration, the difference to ``bare`` and to ``0.x hooks``, relay calls per iteration and the
 cost of one relay call (microseconds), for plain images ``(B, 3, H, W)`` and RGB/NIR/TIR tuples

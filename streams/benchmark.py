@@ -96,7 +96,8 @@ def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[D
                     unseen: Sequence[str], transforms: Optional[tuple] = None,
                     hide_identities: Union[bool, Collection[str]] = False) -> ReIDBenchmark:
     """Assemble the Avalanche benchmark: one training experience per item of ``train`` (labels made
-    contiguous per experience), one query/gallery pair per item of ``evaluate``. With
+    contiguous per experience, samples' side information carried), one query/gallery pair per item of
+    ``evaluate`` (images only). With
     ``hide_identities`` every training target is ``-1`` (unsupervised; a pseudo-label plugin fills them);
     a collection of domain names hides only those (e.g. a labelled source domain, then unlabelled ones).
 
@@ -123,8 +124,9 @@ def build_benchmark(name: str, train: Sequence[DomainData], evaluate: Sequence[D
             raise DatasetLayoutError(f"domain {d.name} ({d.root or 'generated'}) needs query and gallery images "
                                      f"for evaluation (query: {len(d.query)}, gallery: {len(d.gallery)})")
         _check_matches(d)
-        query_sets.append(to_avalanche(ReIDDataset(d.query, d.image_loader), transforms).eval())
-        gallery_sets.append(to_avalanche(ReIDDataset(d.gallery, d.image_loader), transforms).eval())
+        # evaluation needs the images only: no side information (the geometric kind costs transform time)
+        query_sets.append(to_avalanche(ReIDDataset(d.query, d.image_loader, side_info=False), transforms).eval())
+        gallery_sets.append(to_avalanche(ReIDDataset(d.gallery, d.image_loader, side_info=False), transforms).eval())
     scenario = benchmark_from_datasets(train=train_sets, query=query_sets, gallery=gallery_sets)
     all_domains = {d.name: d for d in list(train) + list(evaluate)}
     return ReIDBenchmark(name=name, scenario=scenario, train_domains=[d.name for d in train],
