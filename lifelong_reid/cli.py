@@ -224,15 +224,29 @@ def plugins():
 
 
 @plugins.command("list")
+@click.option("--experiment", type=click.Path(dir_okay=False),
+              help="Also list the plugins an experiment file registers itself (its plugin objects and hooks).")
 @_user_errors
-def plugins_list():
+def plugins_list(experiment):
     """Show every registered plugin (built-in and third-party, from the lifelong_reid.plugins entry-point
     group): version, source, kind, the hooks it implements and its settings with their defaults."""
-    from lifelong_reid.registry import describe_plugins
+    from lifelong_reid.registry import describe_plugins, object_settings, plugin_hooks
 
-    for row in describe_plugins():
+    rows = describe_plugins()
+    if experiment:
+        from lifelong_reid.experiment import load_experiment
+
+        module = load_experiment(experiment)
+        for obj in [*getattr(module, "plugins", []), module]:
+            is_module = obj is module
+            name = f"experiment:{Path(experiment).name}" if is_module else getattr(obj, "name", type(obj).__name__)
+            rows.append({"name": name, "version": str(getattr(obj, "version", "")), "source": "experiment file",
+                         "kind": "method", "always_on": False, "description": "", "error": "",
+                         "hooks": plugin_hooks(obj), "loss_names": list(getattr(obj, "loss_names", ()) or ()),
+                         "settings": {} if is_module else (object_settings(obj) or {})})
+    for row in rows:
         state = "always on" if row["always_on"] else "opt-in"
-        click.echo(f"{row['name']} {row['version']}  [{row['source']}; {row['kind']}, {state}]"
+        click.echo(f"{row['name']} {row['version']}".rstrip() + f"  [{row['source']}; {row['kind']}, {state}]"
                    + (f"  {row['description']}" if row["description"] else ""))
         if row["error"]:
             click.echo(f"    BROKEN: {row['error']}")

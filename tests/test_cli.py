@@ -143,6 +143,13 @@ def test_plugins_list_shows_builtins_their_hooks_and_settings():
     assert "    vladr.stage1_epochs = 10" in r.output and "    vladr.weight_interpolation = 0.6" in r.output
 
 
+def test_plugins_list_shows_an_experiment_files_own_plugins(experiment):
+    r = invoke("plugins", "list", "--experiment", experiment)
+    assert r.exit_code == 0, r.output
+    assert "experiment:tiny_experiment.py  [experiment file; method, opt-in]" in r.output
+    assert "    hooks: lreid_before_epoch" in r.output
+
+
 def test_unreadable_image_stops_the_run_before_training(tmp_path):
     from PIL import Image
     root = tmp_path / "market1501-mini"
