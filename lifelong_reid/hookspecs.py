@@ -212,7 +212,8 @@ def lreid_extra_losses(outputs, batch, strategy):
         outputs: the model's :class:`~lifelong_reid.models.ModelOutputs` (``feat``, ``global``,
             ``global_proj``, ``bn``, ``logits``, ``tokens``, ``patch_tokens``, ``records``, plugin heads, ...).
         batch: the :class:`~lifelong_reid.data.ReIDBatch` (``images``, ``targets``, ``pids``, ``camids``,
-            ``indices``, ``domain``, ``modality``, ``side``).
+            ``indices``, ``domain``, ``modality``, ``side``; part boxes and masks are in ``side`` when a plugin
+            declares them in its ``side_info``).
         strategy: the strategy (``strategy.experience``, ``strategy.epoch``, ``strategy.model``).
 
     Returns:

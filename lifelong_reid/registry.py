@@ -53,6 +53,9 @@ class PluginInfo:
         api_version: the Plugin API ``(major, minor)`` it was written against; a different major version is
             refused.
         loss_names: the loss terms it returns (clashes are refused when plugins are registered).
+        side_info: the side information it reads from training batches (keys of
+            :data:`~lifelong_reid.data.SIDE_KEYS`); the geometric kind (``part_boxes``, ``part_masks``) reaches
+            the batch only when a plugin declares it.
         contract: what the contract test needs: ``{"stream": "lifelong"|"multimodal"|"vi-unsupervised",
             "settings": {small settings for a seconds-long test}}``.
         source: filled by discovery: ``built-in``, ``entry point (DIST VERSION)`` or ``experiment file``.
@@ -68,6 +71,7 @@ class PluginInfo:
     always_on: bool = False
     api_version: tuple = API_VERSION
     loss_names: tuple = ()
+    side_info: tuple = ()
     contract: dict = field(default_factory=dict)
     source: str = ""
     error: str = ""
@@ -107,7 +111,7 @@ class PluginInfo:
         if self.error:
             raise ConfigError(f"plugin {self.name!r} cannot be used: {self.error}")
         plugin = self.factory(settings)
-        for attr, value in (("name", self.name), ("loss_names", self.loss_names)):
+        for attr, value in (("name", self.name), ("loss_names", self.loss_names), ("side_info", self.side_info)):
             if not inspect.ismodule(plugin) and not hasattr(plugin, attr):
                 try:
                     setattr(plugin, attr, value)

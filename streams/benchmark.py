@@ -17,9 +17,10 @@ from lifelong_reid.evaluation.protocols import get_protocol
 def to_avalanche(dataset: ReIDDataset, transforms):
     """Wrap a :class:`ReIDDataset` as an ``AvalancheDataset`` with ``train``/``eval`` transform groups and
     ``targets``, ``pids``, ``camids`` and ``captions`` (``""`` where a sample has none) data attributes.
-    Items are ``[image, target, pid, camid, index]``."""
+    Items are those of :class:`ReIDDataset`; the wrapped dataset is ``.reid_dataset`` (the strategy sets which
+    geometric side information it carries)."""
     train_tf, eval_tf = transforms
-    return make_avalanche_dataset(
+    wrapped = make_avalanche_dataset(
         dataset,
         data_attributes=[DataAttribute(dataset.targets, "targets"),
                          DataAttribute(dataset.pids.tolist(), "pids"),
@@ -27,6 +28,8 @@ def to_avalanche(dataset: ReIDDataset, transforms):
                          DataAttribute([s.caption or "" for s in dataset.samples], "captions")],
         transform_groups=TransformGroups({"train": train_tf, "eval": eval_tf}),
     )
+    wrapped.reid_dataset = dataset  # kept by Avalanche's .train() / .eval() copies; see ReIDDataset.geometric
+    return wrapped
 
 
 @dataclass

@@ -67,6 +67,7 @@ class LocalTokensPlugin:
 
     name = "shape_muva"
     loss_names = ("shape_muva_mask",)
+    side_info = ("part_boxes",)  # declared: the strategy puts the boxes in the training batches
 
     def __init__(self, threshold: float = 0.5):
         self.threshold = threshold

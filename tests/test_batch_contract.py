@@ -93,3 +93,29 @@ def test_a_batch_mixing_items_with_and_without_geometry_is_refused():
     plain = ReIDDataset([Sample("b.jpg", 2, 0, "d")], lambda _: img, transform=tf)
     with pytest.raises(ValueError, match="mixes items"):
         collate_reid([with_box[0], plain[0]])
+
+
+def test_training_batches_carry_part_boxes_only_when_a_plugin_declares_them():
+    from lifelong_reid import hookimpl
+    from lifelong_reid.models import build_model
+    from lifelong_reid.plugin_manager import get_plugin_manager, register
+    from lifelong_reid.strategy import ReIDStrategy
+    from lifelong_reid.testing import tiny_config, tiny_stream
+
+    class Reader:
+        def __init__(self, declare):
+            self.side_info = ("part_boxes",) if declare else ()
+            self.seen = []
+
+        @hookimpl
+        def lreid_extra_losses(self, batch):
+            self.seen.append(sorted(batch.side))
+
+    for declare in (False, True):
+        cfg = tiny_config()
+        reader = Reader(declare)
+        pm = get_plugin_manager()
+        register(pm, reader, name="reader")
+        ReIDStrategy(model=build_model(cfg), config=cfg, pm=pm, progress=False).train(tiny_stream(cfg).train_stream[0])
+        expected = ["attribute_ids", "attributes", "captions"] + (["part_boxes"] if declare else [])
+        assert reader.seen and all(keys == sorted(expected) for keys in reader.seen)

@@ -39,7 +39,9 @@ class ReIDBatch:
         indices: ``(B,)`` sample indices in the experience's dataset.
         domain: ``B`` dataset names. modality: ``B`` modality names (``"rgb"``, ``"ir"``, ``"nir"``,
             ``"tir"``, ``"multi"`` for tuples).
-        side: side information by name (see :data:`SIDE_KEYS`); only what the samples carry is present.
+        side: side information by name (see :data:`SIDE_KEYS`); only what the samples carry is present, and
+            in training batches the geometric kind (``part_boxes``, ``part_masks``) only when an active plugin
+            declares it in its ``side_info``.
 
     ``batch["targets"]`` reads a field by name (the form of the 0.x API); ``len(batch)`` is ``B``.
     """

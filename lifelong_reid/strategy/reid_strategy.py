@@ -163,6 +163,9 @@ class ReIDStrategy(SupervisedTemplate):
         """
         self.targets = torch.as_tensor(list(self.adapted_dataset.targets), dtype=torch.long)
         self.sampler, self.dataloader, self._loader_stale = None, [], True
+        reid_dataset = getattr(self.adapted_dataset, "reid_dataset", None)
+        if reid_dataset is not None:  # geometric side information only when a plugin reads it
+            reid_dataset.geometric = requested_side_info(self.pm) & GEOMETRIC_SIDE_KEYS
         self.experience_is_supervised = supervised = len(self.targets) > 0 and int(self.targets.max()) >= 0
         if not supervised and not implementers(self.pm, "lreid_assign_targets"):
             raise ConfigError(f"experience {self.experience.current_experience + 1} hides its identities "
@@ -490,6 +493,19 @@ class ReIDStrategy(SupervisedTemplate):
                                   f"{', '.join(prefixes[:6])}); activate the plugins that trained it (see its "
                                   "config.json 'plugins')")
         self.model.to(self.device)
+
+
+#: Side information that must go through the image transforms (it costs transform time per image).
+GEOMETRIC_SIDE_KEYS = frozenset({"part_boxes", "part_masks"})
+
+
+def requested_side_info(pm) -> set:
+    """The side-information keys (:data:`~lifelong_reid.data.SIDE_KEYS`) that registered plugins declare
+    they read, in their ``side_info`` attribute."""
+    keys: set = set()
+    for _, plugin in pm.list_name_plugin():
+        keys.update(getattr(plugin, "side_info", ()) or ())
+    return keys
 
 
 def check_loss_names(pm) -> None:
