@@ -3,8 +3,8 @@
 Which plugins a run activates is decided by :mod:`lifelong_reid.registry` (methods are opt-in); this module
 builds the pluggy manager they are registered on.
 
-Environment: ``LREID_TRACE_HOOKS=1`` prints one line per hook call to stderr (hook, the plugins that
-implement it, argument shapes, what it returned, time); ``LREID_TRACE_HOOKS=lreid_extra_losses,vladr``
+Environment: ``LREID_TRACE_HOOKS=1`` prints one line per call of an implemented hook to stderr (hook, the
+plugins that implement it, argument shapes, what it returned, time); ``LREID_TRACE_HOOKS=lreid_extra_losses,vladr``
 keeps only the calls of those hooks (with or without the ``lreid_`` prefix) or of hooks those plugins
 implement.
 """
@@ -138,6 +138,8 @@ class HookTracer:
         self._starts: list[float] = []
 
     def wanted(self, hook: str, plugins: list[str]) -> bool:
+        if not plugins:
+            return False  # a hook no plugin implements did nothing
         if not self.selection:
             return True
         return (hook in self.selection or hook.removeprefix("lreid_") in self.selection

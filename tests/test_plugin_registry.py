@@ -250,7 +250,7 @@ def test_trace_prints_one_line_per_call_with_shapes_and_filters(tmp_path):
         def lreid_extra_losses(self, outputs):
             return {"t": outputs["global"].sum() * 0}
 
-    for selection, expect, absent in (("1", "lreid_vision_block_start", None),
+    for selection, expect, absent in (("1", "lreid_extra_losses [traced]", "lreid_vision_block_start"),  # unused hooks
                                       ("extra_losses", "lreid_extra_losses [traced]", "lreid_vision_block_start"),
                                       ("traced", "lreid_extra_losses [traced]", "lreid_vision_block_end")):
         stream = io.StringIO()

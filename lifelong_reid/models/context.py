@@ -155,6 +155,11 @@ class VisionContext:
         """Names of the spans plugins added (not ``cls`` / ``patches``), in sequence order."""
         return [k for k, _ in sorted(self.spans.items(), key=lambda kv: kv[1][0]) if k not in BASE_SPANS]
 
+    def describe(self) -> str:
+        """``VisionContext(B=8, M=1, N=9, D=192, layer=0, spans=[cls, patches])`` (for hook traces)."""
+        return (f"VisionContext(B={self.batch_size}, M={self.num_modalities}, N={self.num_tokens}, D={self.width}, "
+                f"layer={self.layer_index}, spans=[{', '.join(self.spans)}])")
+
     # ------------------------------------------------------------------ records
     def record(self, name: str, value) -> None:
         """Keep ``value`` under ``name`` (one entry per call, e.g. per layer); the model returns all records
