@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from lifelong_reid.losses.contrastive import symmetric_supcon_loss
-from lifelong_reid.strategy.optim import warmup_cosine_factor
 
 #: ``indices (B,) -> text features (B, E)``, or ``(features, extra loss)`` to add a term (e.g. VLADR's
 #: orthogonality loss).
@@ -52,6 +51,9 @@ class Stage1Trainer:
 
         The parameters are set trainable during the fit and left trainable (freeze them after if needed).
         """
+        # imported here: the strategy package pulls in Avalanche, which plugin discovery need not pay for
+        from lifelong_reid.strategy.optim import warmup_cosine_factor
+
         for p in self.params:
             p.requires_grad_(True)
         opt = torch.optim.Adam(self.params, lr=self.lr, weight_decay=self.weight_decay)
