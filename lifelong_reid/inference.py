@@ -6,6 +6,7 @@ Shapes: ``N`` images, ``F`` retrieval-feature size, ``k`` results per query.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
@@ -59,7 +60,7 @@ def load_strategy(checkpoint: str | Path, *, device: Optional[str] = None, plugi
         ConfigError: a saved plugin that is not installed here (the message lists the known ones).
     """
     from lifelong_reid.models import build_model
-    from lifelong_reid.plugin_manager import get_plugin_manager
+    from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.registry import activate_plugins
     from lifelong_reid.strategy import ReIDStrategy
 
@@ -74,22 +75,13 @@ def load_strategy(checkpoint: str | Path, *, device: Optional[str] = None, plugi
         config.override(assignment)
     pm = get_plugin_manager(block=block)
     plugins = list(plugins)
-    objects = [p for p in plugins if not _is_module(p)]
-    activate_plugins(config, pm, objects=objects, block=block)
-    from lifelong_reid.plugin_manager import register
-
-    for module in (p for p in plugins if _is_module(p)):
+    activate_plugins(config, pm, objects=[p for p in plugins if not inspect.ismodule(p)], block=block)
+    for module in (p for p in plugins if inspect.ismodule(p)):
         register(pm, module, name=f"experiment:{getattr(module, '__name__', 'module')}")
     strategy = ReIDStrategy(model=build_model(config), config=config, pm=pm, progress=progress)
     strategy.load_state_dict(state["strategy"], strict=False)
     strategy.model.to(strategy.device)
     return strategy
-
-
-def _is_module(obj) -> bool:
-    import inspect
-
-    return inspect.ismodule(obj)
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -227,20 +227,6 @@ def always_on_plugins() -> list[PluginInfo]:
 # --------------------------------------------------------------------------- a run's plugins
 
 
-@dataclass
-class ActivePlugin:
-    """A plugin registered in a run: ``name``, ``version``, ``source``, ``settings`` (dict), ``kind``."""
-
-    name: str
-    version: str
-    source: str
-    settings: dict
-    kind: str = "method"
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
 def object_settings(plugin) -> Optional[dict]:
     """The settings of a plugin object (its ``settings`` or ``cfg`` dataclass), if it exposes them."""
     for attr in ("settings", "cfg"):
@@ -263,17 +249,15 @@ def check_names(names, *, what: str, extra: tuple = ()) -> None:
             raise ConfigError(f"unknown plugin {name!r} in {what}; known plugins: {listing}")
 
 
-def activate_plugins(config, pm, *, objects=(), block=(), object_source: str = "experiment file") -> list[ActivePlugin]:
+def activate_plugins(config, pm, *, objects=(), block=()) -> None:
     """Register the plugins of a run on ``pm`` and fill ``config.plugins`` with their full settings.
 
     The run's methods are ``config.plugins`` (``{name: {setting: value}}``) plus plugin ``objects`` built by
     an experiment file; an object whose ``name`` is a registry name and which exposes its settings dataclass
     (``settings`` or ``cfg``) is recorded in ``config.plugins`` too, so the saved config rebuilds it. Blocked
     names are skipped (and dropped from ``config.plugins``). Always-on plugins were registered by
-    :func:`~lifelong_reid.plugin_manager.get_plugin_manager`.
-
-    Returns:
-        every active plugin (always-on ones included), in registration order.
+    :func:`~lifelong_reid.plugin_manager.get_plugin_manager`. What a run records of them:
+    :func:`describe_active`.
 
     Raises:
         ConfigError: an unknown plugin name or setting, a plugin that failed to load, or two plugins that
@@ -287,23 +271,15 @@ def activate_plugins(config, pm, *, objects=(), block=(), object_source: str = "
     check_names(block, what="--block", extra=object_names)
     check_names(config.plugins, what="the run's plugins (RunConfig.plugins / --plugin / --set NAME.key)",
                 extra=object_names)
-    active: list[ActivePlugin] = []
-    for name, plugin in pm.list_name_plugin():
-        if plugin is not None and name in known and known[name].always_on:
-            info = known[name]
-            active.append(ActivePlugin(name, info.version, info.source, {}, info.kind))
     resolved: dict[str, dict] = {}
     for obj in objects:
         name = getattr(obj, "name", None) or type(obj).__name__.lower()
         if pm.is_blocked(name) or name in block:
             continue
         register(pm, obj, name=name)
-        settings = object_settings(obj) or {}
         info = known.get(name)
-        version = info.version if info else getattr(obj, "version", "")
-        active.append(ActivePlugin(name, str(version), object_source, settings, info.kind if info else "method"))
         if info is not None and info.settings is not None:
-            resolved[name] = settings
+            resolved[name] = object_settings(obj) or {}
     for name, values in config.plugins.items():
         if name in resolved or name in block or pm.is_blocked(name):
             continue
@@ -311,10 +287,30 @@ def activate_plugins(config, pm, *, objects=(), block=(), object_source: str = "
         settings = info.validate(values)
         register(pm, info.create(settings), name=name)
         resolved[name] = settings_dict(settings) if settings is not None else {}
-        active.append(ActivePlugin(name, info.version, info.source, resolved[name], info.kind))
     config.plugins = resolved
     check_loss_names(pm)
-    return active
+
+
+def describe_active(pm) -> list[dict]:
+    """What ``config.json`` (``active_plugins``) and ``results.json`` (``plugins``) record of each plugin
+    registered on ``pm``: ``name``, ``version``, ``source`` (``built-in``, ``entry point (...)``,
+    ``experiment file`` or ``object (module)``), ``settings``, ``kind``."""
+    known = discover()
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        info = known.get(name)
+        if name.startswith("experiment:"):
+            source = "experiment file"
+        elif info is not None:
+            source = info.source
+        else:
+            source = f"object ({type(plugin).__module__})"
+        rows.append({"name": name, "version": str(info.version if info else getattr(plugin, "version", "")),
+                     "source": source, "settings": object_settings(plugin) or {},
+                     "kind": info.kind if info else "method"})
+    return rows
 
 
 def plugin_hooks(plugin) -> list[str]:

@@ -26,6 +26,7 @@ from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
 from lifelong_reid.evaluation.report import format_value, write_report, write_visuals
 from lifelong_reid.models import build_model
+from lifelong_reid.registry import describe_active
 from lifelong_reid.strategy import ReIDStrategy
 from lifelong_reid.strategy.checkpoint import atomic_write_json, latest_checkpoint, load_checkpoint, save_checkpoint
 
@@ -63,29 +64,6 @@ def config_differences(saved: dict, config: RunConfig) -> list[str]:
     diff += [f"plugins.{name}" for name in sorted(set(saved_plugins) | set(plugins))
              if saved_plugins.get(name) != plugins.get(name)]
     return diff
-
-
-def active_plugins_from(pm) -> list[dict]:
-    """What ``results.json`` / ``config.json`` record of each registered plugin (name, version, source,
-    settings), read from the plugin manager."""
-    from lifelong_reid.registry import discover, object_settings
-
-    known = discover()
-    rows = []
-    for name, plugin in pm.list_name_plugin():
-        if plugin is None:
-            continue
-        info = known.get(name)
-        if name.startswith("experiment:"):
-            source = "experiment file"
-        elif info is not None:
-            source = info.source
-        else:
-            source = f"object ({type(plugin).__module__})"
-        rows.append({"name": name, "version": str(info.version if info else getattr(plugin, "version", "")),
-                     "source": source, "settings": object_settings(plugin) or {},
-                     "kind": info.kind if info else "method"})
-    return rows
 
 
 def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete: bool,
@@ -138,7 +116,7 @@ def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool 
 def _run(config, benchmark, pm, output, ckpt_dir, previous, progress, echo) -> dict:
     started = time.perf_counter()
     preflight(benchmark)
-    plugins = active_plugins_from(pm)
+    plugins = describe_active(pm)
     state = None
     if previous is not None:  # check before writing anything: a resumed run is made under one config
         state = load_checkpoint(previous)

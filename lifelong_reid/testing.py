@@ -140,8 +140,7 @@ class PluginHarness:
         """A fresh plugin manager with the harness's plugins (objects are deep-copied, so every call starts
         from the same plugin state) and ``extra`` objects."""
         pm = get_plugin_manager(block=self.block)
-        self.active = activate_plugins(self.config, pm, objects=[copy.deepcopy(o) for o in self.objects],
-                                       block=self.block)
+        activate_plugins(self.config, pm, objects=[copy.deepcopy(o) for o in self.objects], block=self.block)
         for obj in extra:
             register(pm, obj, name=getattr(obj, "name", None))
         return pm
