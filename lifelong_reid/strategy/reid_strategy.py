@@ -124,6 +124,7 @@ class ReIDStrategy(SupervisedTemplate):
         self._count = 0
         self._bar = None
         self._loader_stale = False
+        self._labelling_dataset = None
         self.sampler = None
         self.scheduler = None
         self.domain_features: list[DomainFeatures] = []
@@ -163,6 +164,7 @@ class ReIDStrategy(SupervisedTemplate):
         """
         self.targets = torch.as_tensor(list(self.adapted_dataset.targets), dtype=torch.long)
         self.sampler, self.dataloader, self._loader_stale = None, [], True
+        self._labelling_dataset = None  # the eval-mode view lreid_assign_targets gets, made once per experience
         reid_dataset = getattr(self.adapted_dataset, "reid_dataset", None)
         if reid_dataset is not None:  # geometric side information only when a plugin reads it
             reid_dataset.geometric = requested_side_info(self.pm) & GEOMETRIC_SIDE_KEYS
@@ -211,9 +213,10 @@ class ReIDStrategy(SupervisedTemplate):
     def _assign_targets(self, epoch: int, iteration: Optional[int]) -> None:
         if not implementers(self.pm, "lreid_assign_targets"):
             return
-        dataset = self.experience.dataset.eval()
-        new = self.pm.hook.lreid_assign_targets(strategy=self, experience=self.experience, dataset=dataset,
-                                                epoch=epoch, iteration=iteration)
+        if self._labelling_dataset is None:
+            self._labelling_dataset = self.experience.dataset.eval()
+        new = self.pm.hook.lreid_assign_targets(strategy=self, experience=self.experience,
+                                                dataset=self._labelling_dataset, epoch=epoch, iteration=iteration)
         if new is not None:
             self.set_targets(new)
 
@@ -281,7 +284,7 @@ class ReIDStrategy(SupervisedTemplate):
             return torch.zeros((), device=self.device)
         out, y, cfg = self.mb_output, self.mb_y, self.config
         heads = self.model.head_specs
-        terms, owner = {}, {}
+        terms = {}
         if cfg.id_weight > 0:
             logits = [out[h.logits] for h in heads if h.id_loss and h.logits in out]
             terms["id"] = cfg.id_weight * sum(identity_loss(lg, y, cfg.label_smoothing) for lg in logits)
