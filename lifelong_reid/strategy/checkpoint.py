@@ -62,7 +62,7 @@ def load_checkpoint(path: Path) -> dict:
         CheckpointError: the file is missing or unreadable.
     """
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot read checkpoint ({e}); delete it to resume from the one "
                               "before") from None
