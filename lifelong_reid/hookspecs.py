@@ -20,7 +20,7 @@ from __future__ import annotations
 from lifelong_reid.hooks import hookspec
 
 #: The Plugin API version these specs define (major, minor).
-API_VERSION = (1, 0)
+API_VERSION = (1, 1)
 
 # --------------------------------------------------------------------------- model
 
@@ -317,6 +317,22 @@ def lreid_inference_embedding(outputs, model):
 
     Returns:
         ``(B, F)`` tensor or ``None``.
+    """
+
+
+@hookspec
+def lreid_report_sections(strategy, folder):
+    """Sections a plugin adds to the run's ``report.md``: figures of what it learnt (part masks, prototype
+    memories), tables of its own diagnostics. Write figures into ``folder`` and link them by file name.
+
+    Called: once, when ``lreid run`` or ``lreid eval`` writes the report, after the last evaluation (the
+    evaluated domains' features and images are in ``strategy.domain_features``). Added in API 1.1.
+
+    Args:
+        strategy: the strategy (its model carries the plugin relay). folder: the run's output folder.
+
+    Returns:
+        a list of ``(title, markdown)`` pairs, or ``None``.
     """
 
 

@@ -144,7 +144,7 @@ def evaluate_checkpoint(strategy, domains: Sequence, output: Path, *, checkpoint
     Returns:
         The results dict (``matrix`` with one row, ``checkpoint``; ``per_domain`` metrics).
     """
-    from lifelong_reid.evaluation.report import write_report, write_visuals
+    from lifelong_reid.evaluation.report import plugin_sections, write_report, write_visuals
     from lifelong_reid.streams.benchmark import build_benchmark
 
     started = time.perf_counter()
@@ -163,7 +163,8 @@ def evaluate_checkpoint(strategy, domains: Sequence, output: Path, *, checkpoint
         "per_domain": {n: {k: v for k, v in m.items() if k != "num_valid_queries"} for n, m in per_domain.items()},
     }
     atomic_write_json(output / "results.json", results)
-    write_report(results, output, write_visuals(strategy.domain_features, output, metric=cfg.eval_metric))
+    write_report(results, output, write_visuals(strategy.domain_features, output, metric=cfg.eval_metric),
+                 plugin_sections(strategy, output))
     for n in names:
         m = per_domain[n]
         echo(f"{n}: mAP {m['mAP']:.2f}  Rank-1 {m['rank1']:.2f}  Rank-5 {m['rank5']:.2f}  mINP {m['mINP']:.2f}")

@@ -24,7 +24,7 @@ from lifelong_reid.config import RunConfig
 from lifelong_reid.data.image_io import check_readable
 from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
-from lifelong_reid.evaluation.report import format_value, write_report, write_visuals
+from lifelong_reid.evaluation.report import format_value, plugin_sections, write_report, write_visuals
 from lifelong_reid.models import build_model
 from lifelong_reid.registry import describe_active
 from lifelong_reid.strategy import ReIDStrategy
@@ -172,7 +172,7 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
     if not strategy.domain_features:  # resumed after the last experience: features for the figures
         strategy.evaluate_domains(benchmark, keep_features=True)
     visuals = write_visuals(strategy.domain_features, output, metric=config.eval_metric)
-    write_report(results, output, visuals)
+    write_report(results, output, visuals, plugin_sections(strategy, output))
     log.info("run finished in %.1f s", time.perf_counter() - started)
     echo(matrix.format("mAP"))
     echo(matrix.format("rank1"))

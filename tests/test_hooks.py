@@ -326,3 +326,51 @@ def test_misspelt_hook_name_is_an_error():
 def test_blocking_core_leaves_no_embedding(tmp_path):
     with pytest.raises(ConfigError, match="lreid_inference_embedding"):
         run_with_plugins([], tmp_path, block=["core"])
+
+
+class ReportSection:
+    """Adds a section with a figure file to the run's report."""
+
+    @hookimpl
+    def lreid_report_sections(self, strategy, folder):
+        (folder / "mine.txt").write_text(f"{len(strategy.domain_features)} domains")
+        return [("My plugin", "Saw the domains: [mine.txt](mine.txt)")]
+
+
+def test_report_sections_are_appended_to_the_report(tmp_path):
+    res = run_with_plugins([ReportSection()], tmp_path / "run")
+    assert res["complete"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert report.rstrip().endswith("## My plugin\n\nSaw the domains: [mine.txt](mine.txt)")
+    assert (tmp_path / "run" / "mine.txt").read_text() == "3 domains"  # 2 seen + 1 unseen, features kept
+
+
+class OwnHeadOnly:
+    """A method whose head replaces the model's: the model's heads' losses are switched off."""
+
+    @hookimpl
+    def lreid_adapt_model(self, model):
+        model.add_head("own", model.visual.output_dim, triplet=False)
+        for head in ("global", "global_proj"):
+            model.set_head_losses(head, id_loss=False, triplet=False)
+
+    @hookimpl
+    def lreid_model_outputs(self, outputs, model):
+        if "own" in model.heads:
+            outputs["own"] = outputs["global_proj"] * 2
+
+
+def test_set_head_losses_moves_the_shared_losses_to_a_plugin_head():
+    cfg = tiny_config()
+    pm = get_plugin_manager()
+    register(pm, OwnHeadOnly())
+    strategy = ReIDStrategy(model=build_model(cfg), config=cfg, pm=pm, progress=False)
+    strategy.train(tiny_stream(cfg).train_stream[0])
+    model = strategy.model
+    assert set(strategy.loss_terms) == {"id"}  # no head asks for the triplet loss: no term at all
+    assert model.heads["own"].classifier.weight.grad is not None
+    assert model.classifier.weight.grad is None and model.classifier_proj.weight.grad is None
+    specs = {h.name: h for h in model.head_specs}
+    assert not specs["global"].id_loss and not specs["global"].triplet and specs["own"].id_loss
+    with pytest.raises(ConfigError, match="no head 'nope'; heads: global, global_proj, own"):
+        model.set_head_losses("nope", id_loss=False)

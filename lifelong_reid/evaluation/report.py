@@ -10,6 +10,14 @@ from lifelong_reid.evaluation.plots import plot_cmc, plot_matrix, plot_ranked_li
 from lifelong_reid.evaluation.ranked_lists import DomainFeatures, cmc_curve, ranked_lists, worst_queries
 
 
+def plugin_sections(strategy, folder: Path) -> list:
+    """The ``(title, markdown)`` sections every active plugin returns from ``lreid_report_sections``."""
+    sections = []
+    for result in strategy.pm.hook.lreid_report_sections(strategy=strategy, folder=Path(folder)):
+        sections.extend(result or ())
+    return sections
+
+
 def _file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
@@ -51,9 +59,11 @@ def format_value(v) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
-def write_report(results: dict, folder: Path, visuals: dict | None = None) -> Path:
+def write_report(results: dict, folder: Path, visuals: dict | None = None,
+                 sections: list | None = None) -> Path:
     """Write ``matrix_mAP.png``, ``matrix_rank1.png`` and ``report.md`` (tables + linked images, including
-    the :func:`write_visuals` figures when given) into ``folder``; returns the path of ``report.md``."""
+    the :func:`write_visuals` figures when given, then ``sections``: ``(title, markdown)`` pairs from plugins'
+    ``lreid_report_sections``) into ``folder``; returns the path of ``report.md``."""
     folder = Path(folder)
     parts = [f"# {results['experiment']} — {results['stream']} (seed {results['seed']})", ""]
     fin = results.get("final")
@@ -81,6 +91,8 @@ def write_report(results: dict, folder: Path, visuals: dict | None = None) -> Pa
             parts += ["", f"## Ranked lists: {name}", "", "The queries with the lowest AP, each followed by its "
                       "top gallery images (green: same identity, red: another identity).", "",
                       f"![ranked lists {name}]({png})"]
+    for title, markdown in sections or ():
+        parts += ["", f"## {title}", "", markdown.rstrip()]
     path = folder / "report.md"
     path.write_text("\n".join(parts) + "\n")
     return path

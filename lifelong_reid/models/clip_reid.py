@@ -8,6 +8,7 @@ Follows CLIP-ReID's stage-2 model (Li et al., "CLIP-ReID", AAAI 2023): the CLS t
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Optional
 
 import torch
@@ -123,6 +124,23 @@ class CLIPReID(nn.Module):
         self.heads[name] = head
         self._head_specs[name] = spec
         return head
+
+    def set_head_losses(self, name: str, *, id_loss: Optional[bool] = None, triplet: Optional[bool] = None) -> None:
+        """Choose whether the strategy's identity / triplet losses use head ``name`` (``None`` leaves a
+        setting as it is). A method whose own head replaces CLIP-ReID's (MUVA trains only its multi-grained
+        feature) switches the model's ``global`` and ``global_proj`` heads off; their BNNecks and classifiers
+        stay (checkpoints keep their keys) but receive no gradient. Idempotent, so ``lreid_adapt_model`` may
+        call it every experience.
+
+        Raises:
+            ConfigError: no head ``name`` (the message lists the heads).
+        """
+        if name not in self._head_specs:
+            raise ConfigError(f"no head {name!r}; heads: {', '.join(self._head_specs)}")
+        spec = self._head_specs[name]
+        self._head_specs[name] = dataclasses.replace(
+            spec, id_loss=spec.id_loss if id_loss is None else bool(id_loss),
+            triplet=spec.triplet if triplet is None else bool(triplet))
 
     def remove_head(self, name: str) -> None:
         """Remove a head added by :meth:`add_head`."""

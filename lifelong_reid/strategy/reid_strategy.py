@@ -285,11 +285,11 @@ class ReIDStrategy(SupervisedTemplate):
         out, y, cfg = self.mb_output, self.mb_y, self.config
         heads = self.model.head_specs
         terms = {}
-        if cfg.id_weight > 0:
-            logits = [out[h.logits] for h in heads if h.id_loss and h.logits in out]
+        logits = [out[h.logits] for h in heads if h.id_loss and h.logits in out]
+        if cfg.id_weight > 0 and logits:  # no term when every head has its identity loss off (set_head_losses)
             terms["id"] = cfg.id_weight * sum(identity_loss(lg, y, cfg.label_smoothing) for lg in logits)
-        if cfg.triplet_weight > 0:
-            feats = [out[h.feature] for h in heads if h.triplet and h.feature in out]
+        feats = [out[h.feature] for h in heads if h.triplet and h.feature in out]
+        if cfg.triplet_weight > 0 and feats:
             terms["triplet"] = cfg.triplet_weight * sum(
                 batch_hard_triplet_loss(f, y, cfg.triplet_margin) for f in feats)
         owner = {k: "the strategy" for k in terms}

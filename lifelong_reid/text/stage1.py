@@ -32,15 +32,18 @@ class Stage1Trainer:
         warmup_epochs, warmup_factor, min_lr_factor: a per-epoch cosine schedule with linear warm-up
             (:func:`~lifelong_reid.strategy.optim.warmup_cosine_factor`; CLIP-ReID: 5 epochs from 1e-5 to
             3.5e-4, down to 1e-6); ``None`` for ``warmup_epochs`` keeps the learning rate constant.
+        loss_fn: ``(image (B, E), text (B, E), labels (B,)) -> scalar`` replacing the symmetric SupCon loss
+            (after the optional normalisation), e.g. MUVA's text-to-prototype cross-entropy against a whole
+            memory (Eq. 1).
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], *, lr: float = 3.5e-4, weight_decay: float = 0.0,
                  epochs: int = 120, batch_size: int = 64, temperature: float = 1.0, normalize: bool = False,
                  warmup_epochs: Optional[int] = None, warmup_factor: float = 1e-5 / 3.5e-4,
-                 min_lr_factor: float = 1e-6 / 3.5e-4):
+                 min_lr_factor: float = 1e-6 / 3.5e-4, loss_fn: Optional[Callable] = None):
         self.params = [p for p in params]
         self.lr, self.weight_decay, self.epochs, self.batch_size = lr, weight_decay, epochs, batch_size
-        self.temperature, self.normalize = temperature, normalize
+        self.temperature, self.normalize, self.loss_fn = temperature, normalize, loss_fn
         self.warmup_epochs, self.warmup_factor, self.min_lr_factor = warmup_epochs, warmup_factor, min_lr_factor
         self.history: list[float] = []
 
@@ -72,7 +75,9 @@ class Stage1Trainer:
                 img = image_features[idx]
                 if self.normalize:
                     img, text = F.normalize(img, dim=-1), F.normalize(text, dim=-1)
-                loss = symmetric_supcon_loss(img, text, labels[idx].to(device), self.temperature)
+                y = labels[idx].to(device)
+                loss = (self.loss_fn(img, text, y) if self.loss_fn is not None
+                        else symmetric_supcon_loss(img, text, y, self.temperature))
                 if extra is not None:
                     loss = loss + extra
                 opt.zero_grad()
