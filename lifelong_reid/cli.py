@@ -1,6 +1,6 @@
 """The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid eval CHECKPOINT``,
-``lreid search CHECKPOINT QUERY_DIR GALLERY_DIR``, ``lreid caption IMAGE_DIR``, ``lreid datasets check ROOT``,
-``lreid plugins list``.
+``lreid search CHECKPOINT QUERY_DIR GALLERY_DIR``, ``lreid caption IMAGE_DIR``, ``lreid ground IMAGE_DIR``,
+``lreid datasets check ROOT``, ``lreid plugins list``.
 
 User mistakes (:class:`~lifelong_reid.errors.LReIDError`) print one line, ``error: ...``, and exit with
 status 2; nothing already written is removed.
@@ -171,6 +171,26 @@ def caption(image_dir, output, model, parts, device, batch_size, max_new_tokens)
     table = write_captions(image_dir, output, model=model, device=device, parts=parts, batch_size=batch_size,
                            max_new_tokens=max_new_tokens)
     click.echo(f"{len(table)} captions written to {output}")
+
+
+@main.command()
+@click.argument("image_dir", type=click.Path(file_okay=False))
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Part-boxes JSON to write.")
+@click.option("--model", default="IDEA-Research/grounding-dino-tiny", show_default=True,
+              help="Grounding DINO model name (Hugging Face) or a local folder saved with save_pretrained.")
+@click.option("--box-threshold", type=float, default=0.25, show_default=True,
+              help="A part whose best score is lower gets no box (MUVA's calibration gives it a stripe).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@_user_errors
+def ground(image_dir, output, model, box_threshold, device, batch_size):
+    """Find head, upper-body and legs boxes in every image under IMAGE_DIR with an open-vocabulary grounding
+    model and write {relative path: {part: [x0, y0, x1, y1]}} as JSON (MUVA's part pseudo-labels)."""
+    from lifelong_reid.grounding import write_part_boxes
+
+    table = write_part_boxes(image_dir, output, model=model, device=device, box_threshold=box_threshold,
+                             batch_size=batch_size)
+    click.echo(f"part boxes for {len(table)} images written to {output}")
 
 
 @main.command("synthetic-clip")

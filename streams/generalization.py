@@ -29,6 +29,23 @@ def _dataset(name: str) -> str:
     return full
 
 
+def dg_protocol(name: str) -> tuple[list[str], list[str]]:
+    """``(sources, targets)`` registry names of a ``dg:A->B`` or ``dg-loo:B`` stream name.
+
+    Raises:
+        ConfigError: not a DG name, or an unknown dataset (the message lists the abbreviations).
+    """
+    if name.startswith("dg:"):
+        source, sep, target = name[3:].partition("->")
+        if not sep:
+            raise ConfigError(f"{name!r}: write single-source DG as dg:SOURCE->TARGET, e.g. dg:MA->D")
+        return [_dataset(source)], [_dataset(target)]
+    if name.startswith("dg-loo:"):
+        target = _dataset(name[7:])
+        return [d for d in DG_DATASETS if d != target], [target]
+    raise ConfigError(f"{name!r} is not a DG protocol (dg:A->B or dg-loo:B)")
+
+
 class DomainLoader:
     """Image loader of a merged domain: each sample is loaded by its own source domain's loader (or from
     its path). Picklable, for DataLoader workers."""

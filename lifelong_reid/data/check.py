@@ -99,22 +99,29 @@ def format_status(r: DatasetStatus) -> list[str]:
 
 
 def check_stream(name: str, data_root: str | os.PathLike) -> tuple[bool, list[str]]:
-    """Whether every domain of the named stream is readable under ``data_root``, and the report lines.
+    """Whether every domain of the named stream (a lifelong setting, or a DG protocol ``dg:A->B`` /
+    ``dg-loo:B``) is readable under ``data_root``, and the report lines.
 
     Raises:
         LReIDError: unknown stream name or no such data folder.
     """
-    from lifelong_reid.streams.settings import domains_of, get_setting
+    from lifelong_reid.streams.settings import get_setting
 
-    try:
-        setting = get_setting(name)
-    except KeyError as e:
-        raise LReIDError(str(e.args[0])) from None
+    if name.startswith(("dg:", "dg-loo:")):
+        from lifelong_reid.streams.generalization import dg_protocol
+
+        train, unseen = dg_protocol(name)
+    else:
+        try:
+            setting = get_setting(name)
+        except KeyError as e:
+            raise LReIDError(str(e.args[0])) from None
+        train, unseen = list(setting.train), list(setting.unseen)
     if not Path(data_root).is_dir():
         raise LReIDError(f"{data_root}: no such data folder")
     ready = True
-    lines = [f"stream {name}: train {' -> '.join(setting.train)}; unseen {', '.join(setting.unseen)}"]
-    for dataset in domains_of(name):
+    lines = [f"stream {name}: train {' -> '.join(train)}; unseen {', '.join(unseen)}"]
+    for dataset in (*train, *unseen):
         if dataset not in dataset_names():
             lines.append(f"no reader {dataset}: this version cannot read it yet")
             ready = False
