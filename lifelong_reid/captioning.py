@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import torch
 
 from lifelong_reid.data.image_io import open_rgb
-from lifelong_reid.errors import ModelLoadError
+from lifelong_reid.hf import load_processor_and_model
 from lifelong_reid.strategy.checkpoint import atomic_write_json
 
 DEFAULT_BLIP = "Salesforce/blip-image-captioning-base"
@@ -36,20 +36,9 @@ def load_blip(name_or_path: str = DEFAULT_BLIP, device: str = "cpu"):
     """``(processor, model)`` of a BLIP captioning model, in eval mode on ``device``.
 
     Raises:
-        ModelLoadError: ``transformers`` is not installed, or the weights cannot be found (offline and not
-            cached, or a wrong local path); the message says what to do.
+        ModelLoadError: ``transformers`` is not installed, or the weights cannot be found.
     """
-    try:
-        from transformers import BlipForConditionalGeneration, BlipProcessor
-    except ImportError:
-        raise ModelLoadError("captioning needs transformers: pip install 'lifelong-reid[caption]'") from None
-    try:
-        processor = BlipProcessor.from_pretrained(name_or_path)
-        model = BlipForConditionalGeneration.from_pretrained(name_or_path)
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"cannot load BLIP {name_or_path!r} ({str(e).splitlines()[0]}); without a network, pass "
-                             "--model PATH to a folder saved with save_pretrained") from None
-    return processor, model.to(device).eval()
+    return load_processor_and_model("BlipProcessor", "BlipForConditionalGeneration", name_or_path, "BLIP", device)
 
 
 @torch.no_grad()

@@ -32,14 +32,19 @@ def strategy_with(plugin, config):
     return ReIDStrategy(model=build_model(config), config=config, pm=pm, progress=False)
 
 
+def adapted_model(plugin, config, classes: int = 4):
+    """The model of a strategy holding ``plugin``, sized for ``classes`` and adapted by the plugin."""
+    model = strategy_with(plugin, config).model
+    model.reset_classifier(classes)
+    plugin.lreid_adapt_model(model)
+    return model
+
+
 @pytest.mark.parametrize("parts", [[], ["head"], ["upper", "legs"], ["head", "upper", "legs"]])
 def test_model_surgery_per_granularity(parts):
     cfg = tiny_config(image_size=[128, 64])
     plugin = MUVAPlugin(MUVAConfig(parts=parts, **SMALL))
-    strategy = strategy_with(plugin, cfg)
-    model = strategy.model
-    model.reset_classifier(5)
-    plugin.lreid_adapt_model(model)
+    model = adapted_model(plugin, cfg, classes=5)
     vis, e, p = model.visual, model.visual.output_dim, len(parts)
     assert model.heads["muva"].dim == (1 + p) * e
     specs = {h.name: h for h in model.head_specs}
@@ -64,11 +69,8 @@ def test_model_surgery_per_granularity(parts):
 
 
 def test_the_gate_sends_no_reid_gradient_into_the_rmp_only_the_mask_loss_does():
-    cfg = tiny_config()
     plugin = MUVAPlugin(MUVAConfig(**SMALL))
-    model = strategy_with(plugin, cfg).model
-    model.reset_classifier(4)
-    plugin.lreid_adapt_model(model)
+    model = adapted_model(plugin, tiny_config())
     out = model(torch.randn(4, 3, 64, 32))
     out["muva_logits"].sum().backward(retain_graph=True)
     rmp = model.visual.muva_rmp
@@ -79,12 +81,8 @@ def test_the_gate_sends_no_reid_gradient_into_the_rmp_only_the_mask_loss_does():
 
 
 def test_teacher_masks_replace_the_predictions_while_memories_are_built():
-    cfg = tiny_config()
     plugin = MUVAPlugin(MUVAConfig(**SMALL))
-    model = strategy_with(plugin, cfg).model
-    model.reset_classifier(4)
-    plugin.lreid_adapt_model(model)
-    model.eval()
+    model = adapted_model(plugin, tiny_config()).eval()
 
     class Batch:
         indices = torch.tensor([1, 0])
@@ -185,3 +183,37 @@ def test_bad_settings_are_named():
     with pytest.raises(ConfigError, match="unknown MUVA ablation row"):
         ablation_config("G+X")
     assert ablation_config("baseline") is None
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("protocol, missing", [("dg:MS->MA", "missing    msmt17"),
+                                               ("dg-loo:C3", "missing    dukemtmc-reid")])
+def test_the_dg_example_stops_before_training_with_the_check_report(tmp_path, protocol, missing):
+    from click.testing import CliRunner
+
+    from lifelong_reid.cli import main
+
+    r = CliRunner().invoke(main, ["run", str(EXAMPLES / "muva_dg.py"), "--data-root", str(tmp_path), "--output",
+                                  str(tmp_path / "out"), "--set", f"extra.protocol={protocol}"])
+    assert r.exit_code == 2, r.output
+    assert f"stream {protocol}: NOT ready" in r.output and missing in r.output
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_the_dg_example_is_the_paper_recipe_and_its_synthetic_variant_is_tiny():
+    from lifelong_reid.experiment import load_experiment, resolve_config
+
+    module = load_experiment(EXAMPLES / "muva_dg.py")
+    real = resolve_config(module)
+    assert (real.model, real.pretrained, real.image_size, real.batch_p, real.batch_k, real.lr, real.epochs,
+            real.milestones, real.random_erasing, real.bias_lr_mult) == \
+        ("ViT-B-16", "openai", [256, 128], 16, 4, 5e-6, 60, [30, 50], 0.0, 1.0)
+    assert real.plugins["muva"]["stage1_epochs"] == 120 and real.plugins["muva"]["rmp_heads"] == 8
+    cfg = resolve_config(module, synthetic=True)
+    assert (cfg.model, cfg.device, cfg.image_size) == ("lreid-tiny-vit", "cpu", [128, 64])
+    b = module.stream(cfg)
+    assert b.name == "synthetic-dg" and len(b.train_stream) == 1 and b.unseen_domains == ["synth-dg4"]
+    sample = b.domains[b.train_domains[0]].train[0]
+    assert sorted(sample.part_boxes) == ["head", "legs", "upper"]  # the generator's true boxes

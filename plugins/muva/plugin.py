@@ -5,7 +5,8 @@ the mask loss), each a setting so that the paper's ablation tables can be run.
 Per experience (a DG run has one: the source domain(s)):
 
 1. ``lreid_adapt_model``: local tokens ``encoder.muva_local`` ``(P, D)`` (trunc-normal 0.02, adding the CLS
-   row of the positional embedding), one RMP per block (``encoder.muva_rmp``), the head ``muva`` over the
+   row of the positional embedding; the code gives them a trainable copy of that row instead, which differs
+   only in that the CLS row then gets no gradient through the local tokens), one RMP per block (``encoder.muva_rmp``), the head ``muva`` over the
    multi-grained feature ``v = flatten(proj(ln_post([CLS, local])))`` ``(B, (1 + P) E)`` (2048-d for
    ViT-B-16) with BNNeck and classifier; CLIP-ReID's ``global`` heads switched off; ``conv1`` frozen.
 2. ``lreid_before_experience``: the training set's part boxes (eval frame) give the box-height statistics
@@ -362,7 +363,7 @@ class MUVAPlugin:
         self._labels = strategy.targets.clone()
         num_classes = int(self._labels.max()) + 1
         self._masks = self._pseudo_masks(strategy, self._eval_set)
-        if self.cfg.i2tce or self.cfg.stage1_epochs > 0:
+        if self.cfg.i2tce:  # stage 1 exists to give the TPM
             if self.cfg.stage1_epochs > 0:
                 self.vpm1 = class_centroids(self._features(strategy, "muva"), self._labels, num_classes)
             self._train_prompts(strategy, num_classes)
