@@ -26,6 +26,16 @@ def test_captions_match_by_path_relative_path_or_file_name(tmp_path):
     assert [s.caption for s in d.query] == ["a man in red", "a woman in blue"]
 
 
+def test_side_files_written_for_any_folder_above_the_images_match(tmp_path):
+    # `lreid ground DATA/MSMT17_V1/train` keys images relative to train/: "0001/x.jpg", while the domain's root
+    # is DATA/MSMT17_V1; and two images with one file name in different folders stay apart
+    root = tmp_path / "MSMT17_V1"
+    s = [Sample(str(root / "train" / "0001" / "a.jpg"), 1, 0, "ms"), Sample(str(root / "train" / "0002" / "a.jpg"), 2, 0, "ms")]
+    d = DomainData(name="ms", train=s, root=str(root))
+    d = attach_side_info(d, captions={"0001/a.jpg": "first", "0002/a.jpg": "second"})
+    assert [x.caption for x in d.train] == ["first", "second"]
+
+
 def test_bad_caption_files_name_the_file_and_key(tmp_path):
     f = tmp_path / "c.json"
     f.write_text(json.dumps({"a.jpg": ""}))

@@ -181,6 +181,9 @@ def attributes_sentence(attrs: dict[str, str]) -> str:
 
 
 def _lookup(table: dict, sample_path: str, root: Optional[str]):
+    """A side file's entry for an image: keyed by its path, by its path relative to any folder above it
+    (what ``lreid caption DIR`` / ``lreid ground DIR`` write for whichever ``DIR`` was given), or by its file
+    name."""
     if sample_path in table:
         return table[sample_path]
     if root:
@@ -190,7 +193,12 @@ def _lookup(table: dict, sample_path: str, root: Optional[str]):
             rel = None
         if rel in table:
             return table[rel]
-    return table.get(Path(sample_path).name)
+    parts = Path(sample_path).parts
+    for k in range(1, len(parts)):  # longest suffix first: "train/0001/x.jpg", then "0001/x.jpg", then "x.jpg"
+        value = table.get("/".join(parts[k:]))
+        if value is not None:
+            return value
+    return None
 
 
 def load_part_masks(folder: str | os.PathLike) -> dict[str, str]:
