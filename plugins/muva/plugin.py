@@ -19,7 +19,12 @@ Per experience (a DG run has one: the source domain(s)):
 5. ``lreid_after_optimizer_step``: VPM-2's hardest-sample momentum update (Eq. 3).
 
 Where the paper and the public code (RikoLi/MUVA 8965263) differ, the default follows the code and a setting
-gives the paper's form (see :class:`MUVAConfig`).
+gives the paper's form (see :class:`MUVAConfig`): the gating's symmetry (Eq. 7), the dice form (Eq. 8), the
+text memory's normalisation (Eq. 4), the test feature; the triplet loss is absent in both. Mask polarity is
+not a setting: the code stores pseudo-labels as additive attention masks (0 inside a part, ``-inf`` outside)
+and trains on ``mask == 0``, the paper writes ``G = 1`` inside; both are the same targets, which this plugin
+builds from part boxes in the paper's form (:mod:`.parts`), and nothing here reads the code's stored masks
+(pickles on a private drive).
 """
 from __future__ import annotations
 
