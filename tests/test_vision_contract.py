@@ -139,6 +139,23 @@ def test_per_modality_stacks_start_equal_to_the_shared_one_and_train_apart(model
     assert build_model(tiny_config(modality_stacks=3)).visual.num_stacks == 3
 
 
+def test_a_split_from_a_later_block_keeps_a_shared_backbone(model):
+    m = copy.deepcopy(model)
+    x = torch.randn(2, 3, 3, 64, 32)
+    shared = m(x)
+    n_before = sum(p.numel() for p in m.parameters())
+    m.visual.split_modality_stacks(3, from_layer=3)  # blocks 0-2 shared, block 3 per modality
+    assert m.visual.stack(2)[0] is m.visual.blocks[0] and m.visual.stack(2)[3] is not m.visual.blocks[3]
+    block = sum(p.numel() for p in m.visual.blocks[3].parameters())
+    assert sum(p.numel() for p in m.parameters()) == n_before + 2 * block
+    assert torch.allclose(m(x)["modal_global"], shared["modal_global"], atol=1e-5)
+    m.visual.split_modality_stacks(3, from_layer=3)  # same arguments: nothing
+    with pytest.raises(ConfigError, match="from block 3, not 3 from block 0"):
+        m.visual.split_modality_stacks(3, from_layer=0)
+    with pytest.raises(ConfigError, match="block index"):
+        copy.deepcopy(model).visual.split_modality_stacks(3, from_layer=4)
+
+
 def test_heads_are_declared_by_name_sized_with_the_classifiers_and_skipped_in_copies(model):
     m = copy.deepcopy(model)
     head = m.add_head("extra", 16, retrieval=True)

@@ -87,6 +87,8 @@ class ReIDVisionEncoder(nn.Module):
         #: Stacks of modalities 1..M-1 when the encoder runs one stack per modality (modality 0 uses
         #: :attr:`blocks`); empty for one shared stack.
         self.modality_blocks = nn.ModuleList()
+        #: The first block that has per-modality copies (blocks before it stay shared; 0 = every block).
+        self.split_from = 0
         #: ``{adapter name: {str(layer): module}}`` (see :meth:`add_adapter`).
         self.adapters = nn.ModuleDict()
         self.adapter_specs: dict[str, AdapterSpec] = {}
@@ -115,26 +117,36 @@ class ReIDVisionEncoder(nn.Module):
         """1 for a shared stack, ``M`` after :meth:`split_modality_stacks`."""
         return 1 + len(self.modality_blocks)
 
-    def stack(self, modality: int = 0) -> nn.ModuleList:
-        """The blocks that encode modality ``modality`` (all modalities share stack 0 unless split)."""
-        return self.blocks if modality == 0 or not len(self.modality_blocks) else self.modality_blocks[modality - 1]
+    def stack(self, modality: int = 0):
+        """The ``L`` blocks that encode modality ``modality``, in order (all modalities share stack 0 unless
+        split; after a split from block ``s`` the blocks before ``s`` are the shared ones)."""
+        if modality == 0 or not len(self.modality_blocks):
+            return self.blocks
+        return [*self.blocks[:self.split_from], *self.modality_blocks[modality - 1]]
 
-    def split_modality_stacks(self, num_modalities: int) -> None:
-        """Give each of ``num_modalities`` modalities its own copy of the blocks (initialised from the shared
-        ones): GraFT's per-modality encoders. Embedding, ``ln_pre``, ``ln_post`` and ``proj`` stay shared.
-        Calling it again with the same number does nothing.
+    def split_modality_stacks(self, num_modalities: int, from_layer: int = 0) -> None:
+        """Give each of ``num_modalities`` modalities its own copy of blocks ``from_layer .. L-1``
+        (initialised from the shared ones); the blocks before ``from_layer`` stay shared. GraFT's per-modality
+        encoders: ``from_layer=0`` separates every block; ``from_layer=L-k`` is a shared backbone of ``L-k``
+        blocks followed by ``k``-block modality encoders. Embedding, ``ln_pre``, ``ln_post`` and ``proj`` stay
+        shared. Calling it again with the same arguments does nothing.
 
         Raises:
-            ConfigError: the encoder was already split for another number of modalities.
+            ConfigError: the encoder was already split otherwise, or ``from_layer`` is not a block index.
         """
         if num_modalities < 1:
             raise ConfigError(f"num_modalities must be >= 1, got {num_modalities}")
-        if self.num_stacks == num_modalities:
+        if not 0 <= from_layer < self.num_layers:
+            raise ConfigError(f"from_layer must be a block index in [0, {self.num_layers}), got {from_layer}")
+        if self.num_stacks == num_modalities and (num_modalities == 1 or self.split_from == from_layer):
             return
         if self.num_stacks != 1:
-            raise ConfigError(f"the encoder already has {self.num_stacks} modality stacks, not {num_modalities}")
-        self.modality_blocks = nn.ModuleList(copy.deepcopy(self.blocks) for _ in range(num_modalities - 1))
+            raise ConfigError(f"the encoder already has {self.num_stacks} modality stacks from block {self.split_from}, "
+                              f"not {num_modalities} from block {from_layer}")
+        self.modality_blocks = nn.ModuleList(nn.ModuleList(copy.deepcopy(b) for b in self.blocks[from_layer:])
+                                             for _ in range(num_modalities - 1))
         self.modality_blocks.to(self.positional_embedding.device)
+        self.split_from = from_layer
 
     # ------------------------------------------------------------------ adapters
     def add_adapter(self, name: str, factory: Union[Callable[[int], nn.Module], nn.Module], *,

@@ -1,0 +1,145 @@
+"""GraFT's first part: the augmented triplet loss by hand, the centre loss, fusion tokens as the only bridge
+between modality encoders, the frozen-to-unfrozen schedule, and learning on the synthetic RGB/NIR/TIR stream."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lifelong_reid.errors import ConfigError
+from lifelong_reid.hooks import hookimpl
+from lifelong_reid.models import build_model
+from lifelong_reid.plugin_manager import get_plugin_manager, register
+from lifelong_reid.plugins.graft.losses import COMBOS, CenterLoss, augmented_triplet_loss, triplet_indices
+from lifelong_reid.plugins.graft.plugin import GraFTConfig, GraFTPlugin
+from lifelong_reid.strategy import ReIDStrategy
+from lifelong_reid.testing import stream_of_kind, tiny_config
+
+
+def test_hard_ffd_by_hand():
+    # ids 0, 0, 1, 1 on a line; the fused tokens give anchors and positives, the data tokens the negatives
+    fused = torch.tensor([[0.0], [1.0], [3.0], [5.0]])
+    data = torch.tensor([[10.0], [0.5], [2.0], [9.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    # anchor 0: positive 1 (d 1); nearest negative data token of id 1: sample 2 (d 2) -> softplus(1 - 2)
+    # anchor 1: positive 0 (d 1); negative sample 2 (d 1) -> softplus(0)
+    # anchor 2: positive 3 (d 2); negatives' data tokens 10, 0.5 -> sample 0 is 7 away, 1 is 2.5 -> softplus(-0.5)
+    # anchor 3: positive 2 (d 2); data tokens 10 (5), 0.5 (4.5) -> softplus(2 - 4.5)
+    expected = torch.tensor([F.softplus(torch.tensor(v)) for v in (-1.0, 0.0, -0.5, -2.5)]).mean()
+    got = augmented_triplet_loss(fused, data, y, "ffd", mining="hard")
+    assert got.item() == pytest.approx(expected.item(), abs=1e-5)
+    # "fff" with hard mining is the batch-hard soft-margin triplet on the fused tokens
+    fff = augmented_triplet_loss(fused, data, y, "fff", mining="hard")
+    d = torch.cdist(fused, fused)
+    same = y[:, None] == y[None]
+    ref = F.softplus(d.masked_fill(~same, -1).max(1).values - d.masked_fill(same, 1e9).min(1).values).mean()
+    assert fff.item() == pytest.approx(ref.item(), abs=1e-5)
+    squared = augmented_triplet_loss(fused, data, y, "fff", mining="hard", squared=True)
+    assert squared.item() == pytest.approx(F.softplus(torch.tensor([1.0 - 9, 1 - 4, 4 - 4, 4 - 16])).mean().item(),
+                                           abs=1e-5)
+    assert len(COMBOS) == 8 and "ffd" in COMBOS and "dfd" in COMBOS
+    with pytest.raises(ValueError, match="combo"):
+        augmented_triplet_loss(fused, data, y, "ffx")
+
+
+def test_random_triplets_are_valid():
+    y = torch.tensor([0, 0, 1, 1, 2, 3])  # ids 2 and 3 have no positive: no triplet
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        a, p, n = triplet_indices(y, "random", generator=g)
+        assert a.tolist() == [0, 1, 2, 3]
+        assert (y[a] == y[p]).all() and (a != p).all() and (y[a] != y[n]).all()
+
+
+def test_center_loss_is_eq_9_and_moves_its_centres():
+    loss = CenterLoss(2, 2)
+    with torch.no_grad():
+        loss.centers.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
+    f = torch.tensor([[3.0, 4.0], [1.0, 1.0], [1.0, 2.0]])
+    value = loss(f, torch.tensor([0, 1, 1]))
+    assert value.item() == pytest.approx(5.0 + 0.0 + 1.0)
+    value.backward()
+    assert loss.centers.grad.abs().sum() > 0
+
+
+def adapted(cfg: GraFTConfig, config=None):
+    config = config or tiny_config()
+    plugin = GraFTPlugin(cfg)
+    pm = get_plugin_manager()
+    register(pm, plugin)
+    strategy = ReIDStrategy(model=build_model(config), config=config, pm=pm, progress=False)
+    strategy.model.reset_classifier(4)
+    plugin.lreid_adapt_model(strategy.model)
+    return plugin, strategy
+
+
+def test_modalities_meet_only_through_the_fusion_token():
+    _, strategy = adapted(GraFTConfig(encoder_layers=2))
+    model = strategy.model.eval()
+    vis = model.visual
+    assert vis.num_stacks == 3 and vis.split_from == vis.num_layers - 2
+    x = torch.randn(2, 3, 3, 64, 32)
+    y = x.clone()
+    y[:, 1] = torch.randn(2, 3, 64, 32)  # another NIR image
+    a, b = model(x), model(y)
+    assert a["graft"].shape == (2, vis.width) and a["graft_data"].shape == (2, vis.width)
+    assert not torch.allclose(a["graft"], b["graft"], atol=1e-4)
+    # the RGB stream hears of the NIR change only through the fusion token of the last two blocks
+    assert not torch.allclose(a["modal_global"][:, 0], b["modal_global"][:, 0], atol=1e-5)
+    relay, model.hook = model.hook, None
+    try:
+        c, d = model(x), model(y)
+    finally:
+        model.hook = relay
+    assert torch.allclose(c["modal_global"][:, 0], d["modal_global"][:, 0], atol=1e-6)
+
+
+class _Snapshots:
+    def __init__(self):
+        self.after = []
+
+    @hookimpl
+    def lreid_after_epoch(self, strategy):
+        vis = strategy.model.visual
+        self.after.append((vis.blocks[0].mlp.c_fc.weight.detach().clone(), vis.graft_fusion.detach().clone(),
+                           vis.blocks[-1].mlp.c_fc.weight.detach().clone()))
+
+
+def test_the_backbone_is_frozen_for_the_first_epochs_then_trains():
+    config = tiny_config(epochs=2, batch_p=3, batch_k=2)
+    plugin, strategy = adapted(GraFTConfig(frozen_epochs=1), config)
+    snaps = _Snapshots()
+    register(strategy.pm, snaps)
+    before = strategy.model.visual.blocks[0].mlp.c_fc.weight.detach().clone()
+    strategy.train(stream_of_kind("multimodal", config).train_stream[0])
+    (b1, f1, top1), (b2, f2, top2) = snaps.after
+    assert torch.equal(b1, before)  # epoch 1: the shared backbone did not move
+    assert not torch.equal(f1, strategy.model.visual.graft_fusion.new_zeros(f1.shape))
+    assert not torch.equal(b2, b1)  # epoch 2: it trains
+    assert not torch.equal(top2, top1)
+    assert "graft_center" in strategy.loss_terms  # the centre loss joins after the frozen stage
+
+
+def test_fused_model_learns_on_the_synthetic_rgbnt_stream():
+    """The fused embedding (the test feature) of the adapted but untrained model against the same after
+    training, on the tiny RGB/NIR/TIR stream's test split. With the fused-token triplet ("fff"); measured
+    (seed 0): 51.9 -> 63.9 mAP. With FFD the triplet term reaches 0 within the first epoch on this random-init
+    model (fused tokens lie far from every CLS data token), leaving the identity loss alone: 51.9 -> 52.9."""
+    torch.manual_seed(0)
+    config = tiny_config(epochs=6, lr=3e-4, batch_p=3, batch_k=2)
+    _, strategy = adapted(GraFTConfig(mining="hard", combo="fff"), config)
+    bench = stream_of_kind("multimodal", config)
+    before = strategy.evaluate_domains(bench)
+    strategy.train(bench.train_stream[0])
+    after = strategy.evaluate_domains(bench)
+    name = bench.eval_domains[0]
+    assert after[name]["mAP"] > before[name]["mAP"] + 5, (before[name]["mAP"], after[name]["mAP"])
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ConfigError, match="combo"):
+        GraFTConfig(combo="fxd")
+    with pytest.raises(ConfigError, match="mining"):
+        GraFTConfig(mining="semi")
+    with pytest.raises(ConfigError, match="encoder_layers"):
+        adapted(GraFTConfig(encoder_layers=9))
