@@ -1,6 +1,6 @@
 """The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid eval CHECKPOINT``,
 ``lreid search CHECKPOINT QUERY_DIR GALLERY_DIR``, ``lreid caption IMAGE_DIR``, ``lreid ground IMAGE_DIR``,
-``lreid datasets check ROOT``, ``lreid plugins list``.
+``lreid prune CHECKPOINT``, ``lreid datasets check ROOT``, ``lreid plugins list``.
 
 User mistakes (:class:`~lifelong_reid.errors.LReIDError`) print one line, ``error: ...``, and exit with
 status 2; nothing already written is removed.
@@ -191,6 +191,23 @@ def ground(image_dir, output, model, box_threshold, device, batch_size):
     table = write_part_boxes(image_dir, output, model=model, device=device, box_threshold=box_threshold,
                              batch_size=batch_size)
     click.echo(f"part boxes for {len(table)} images written to {output}")
+
+
+@main.command("prune")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--amount", type=float, required=True, help="Share of the encoder's weights to zero, e.g. 0.5.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Default: CHECKPOINT_prunedNN.pt beside it.")
+@_user_errors
+def prune_command(checkpoint, amount, output):
+    """Prune the encoder of a run checkpoint by weight magnitude (global L1, attention and MLP weights), make
+    the masks permanent, and save a checkpoint that lreid eval / lreid search read like the original."""
+    from lifelong_reid.pruning import prune_checkpoint
+
+    r = prune_checkpoint(checkpoint, amount, output)
+    click.echo(f"pruned {r['zeros']:,} of {r['total']:,} encoder weights ({100 * r['zeros'] / max(r['total'], 1):.1f}%); "
+               f"non-zero parameters {r['nonzero_params']:,} of {r['params']:,}")
+    click.echo(f"file {r['bytes'] / 1e6:.2f} MB (zlib {r['compressed_bytes'] / 1e6:.2f} MB); source "
+               f"{r['source_bytes'] / 1e6:.2f} MB (zlib {r['source_compressed_bytes'] / 1e6:.2f} MB): {r['output']}")
 
 
 @main.command("synthetic-clip")

@@ -143,3 +143,43 @@ def test_bad_settings_are_named():
         GraFTConfig(mining="semi")
     with pytest.raises(ConfigError, match="encoder_layers"):
         adapted(GraFTConfig(encoder_layers=9))
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("name, dataset", [("graft_rgbnt100.py", "rgbnt100"), ("graft_rgbnt201.py", "rgbnt201")])
+def test_the_examples_stop_before_training_with_the_check_report(tmp_path, name, dataset):
+    from click.testing import CliRunner
+
+    from lifelong_reid.cli import main
+
+    r = CliRunner().invoke(main, ["run", str(EXAMPLES / name), "--data-root", str(tmp_path), "--output",
+                                  str(tmp_path / "out")])
+    assert r.exit_code == 2, r.output
+    assert f"stream supervised:{dataset}: NOT ready" in r.output and f"missing    {dataset}" in r.output
+
+
+def test_the_example_recipe_and_its_synthetic_variant():
+    from lifelong_reid.experiment import load_experiment, resolve_config
+
+    module = load_experiment(EXAMPLES / "graft_rgbnt100.py")
+    real = resolve_config(module)
+    assert (real.optimizer, real.lr, real.weight_decay, real.epochs, real.image_size, real.id_weight) == \
+        ("adamw", 2.54e-5, 0.05, 100, [128, 256], 0.5)
+    assert real.plugins["graft"] == {"frozen_epochs": 40, "triplet_weight": 0.5}
+    cfg = resolve_config(module, synthetic=True)
+    assert (cfg.model, cfg.device, cfg.plugins["graft"]["frozen_epochs"]) == ("lreid-tiny-vit", "cpu", 2)
+    b = module.stream(cfg)
+    assert b.name == "synthetic-multimodal" and len(b.train_stream) == 1
+
+
+def test_missing_modalities_at_test_time_through_the_evaluation_api():
+    config = tiny_config()
+    _, strategy = adapted(GraFTConfig(), config)
+    query = next(stream_of_kind("multimodal", config).eval_sets())[1]
+    full = strategy.embed(query.eval())["feat"]
+    for drop in (("rgb",), ("nir", "tir")):
+        part = strategy.embed(query.eval(), drop_modalities=drop)["feat"]
+        assert part.shape == full.shape == (len(query), strategy.model.visual.width)  # the fused token
+        assert torch.isfinite(part).all() and not torch.allclose(part, full)

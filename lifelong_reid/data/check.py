@@ -99,8 +99,9 @@ def format_status(r: DatasetStatus) -> list[str]:
 
 
 def check_stream(name: str, data_root: str | os.PathLike) -> tuple[bool, list[str]]:
-    """Whether every domain of the named stream (a lifelong setting, or a DG protocol ``dg:A->B`` /
-    ``dg-loo:B``) is readable under ``data_root``, and the report lines.
+    """Whether every domain of the named stream (a lifelong setting, a DG protocol ``dg:A->B`` /
+    ``dg-loo:B``, or a static ``supervised:NAME`` / ``unsupervised:NAME``) is readable under ``data_root``, and
+    the report lines.
 
     Raises:
         LReIDError: unknown stream name or no such data folder.
@@ -111,6 +112,8 @@ def check_stream(name: str, data_root: str | os.PathLike) -> tuple[bool, list[st
         from lifelong_reid.streams.generalization import dg_protocol
 
         train, unseen = dg_protocol(name)
+    elif name.startswith(("supervised:", "unsupervised:")):
+        train, unseen = [name.split(":", 1)[1]], []
     else:
         try:
             setting = get_setting(name)
