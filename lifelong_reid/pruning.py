@@ -46,6 +46,23 @@ def prune_encoder(model, amount: float) -> None:
     if amount == 0.0:
         return
     prune.global_unstructured(prunable_weights(model), pruning_method=prune.L1Unstructured, amount=amount)
+    for module in _attention_modules(model):
+        if not hasattr(module, "_lreid_out_proj_refresh"):
+            module._lreid_out_proj_refresh = module.register_forward_pre_hook(_refresh_out_proj)
+
+
+def _attention_modules(model) -> list:
+    vis = model.visual
+    return [m for stack in (vis.blocks, *vis.modality_blocks) for block in stack for m in block.modules()
+            if isinstance(m, nn.MultiheadAttention)]
+
+
+def _refresh_out_proj(module, inputs):
+    """``nn.MultiheadAttention`` reads ``out_proj.weight`` without calling ``out_proj``, so the pruning hook
+    that recomputes ``weight = weight_orig * weight_mask`` must be run by the attention module itself
+    (otherwise every step would reuse the first step's tensor and its freed graph)."""
+    for hook in module.out_proj._forward_pre_hooks.values():
+        hook(module.out_proj, inputs)
 
 
 def make_permanent(model) -> None:
@@ -54,6 +71,11 @@ def make_permanent(model) -> None:
     for module, name in prunable_weights(model):
         if prune.is_pruned(module) and hasattr(module, f"{name}_mask"):
             prune.remove(module, name)
+    for module in _attention_modules(model):
+        handle = getattr(module, "_lreid_out_proj_refresh", None)
+        if handle is not None:
+            handle.remove()
+            del module._lreid_out_proj_refresh
 
 
 def sparsity(model) -> tuple[int, int]:

@@ -70,3 +70,18 @@ def test_prune_command_writes_a_checkpoint_eval_reads(tmp_path):
     assert "mAP" in r.output
     bad = CliRunner().invoke(main, ["prune", str(ckpt), "--amount", "1.5"])
     assert bad.exit_code == 2 and bad.output.startswith("error: --amount must lie in [0, 1)")
+
+
+def test_a_pruned_model_trains_and_its_pruned_weights_stay_zero(model):
+    m = copy.deepcopy(model).train()
+    prune_encoder(m, 0.5)
+    zeros = sparsity(m)[0]
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(2):  # MultiheadAttention reads out_proj.weight without calling out_proj: refreshed each step
+        opt.zero_grad()
+        m(torch.randn(4, 3, 64, 32))["feat"].pow(2).mean().backward()
+        opt.step()
+    m(torch.randn(2, 3, 64, 32))
+    assert sparsity(m)[0] == zeros
+    make_permanent(m)
+    assert sparsity(m)[0] == zeros and not any(hasattr(a, "_lreid_out_proj_refresh") for a in m.modules())
