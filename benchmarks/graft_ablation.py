@@ -16,6 +16,21 @@ import os
 import numpy as np
 
 
+def exported_state(model) -> dict:
+    """The state dict ``lreid prune`` would write: each pruned ``W_orig * W_mask`` under ``W`` (a pruned model
+    cannot be deep-copied to fold its masks: its pruned weights are not graph leaves)."""
+    state = model.state_dict()
+    out = {}
+    for key, value in state.items():
+        if key.endswith("_mask"):
+            continue
+        if key.endswith("_orig"):
+            out[key[:-5]] = value * state[key[:-5] + "_mask"]
+        else:
+            out[key] = value
+    return out
+
+
 def pruning_curve(seed: int, epochs: int, points: list, combo: str) -> list[dict]:
     import torch
 
@@ -50,7 +65,7 @@ def pruning_curve(seed: int, epochs: int, points: list, combo: str) -> list[dict
             done = target
         m = strategy.evaluate_domains(bench)[name]
         zeros, total = sparsity(strategy.model)
-        raw, packed = compressed_size(strategy.model.state_dict())
+        raw, packed = compressed_size(exported_state(strategy.model))
         rows.append({"target": target, "pruned": zeros / total, "mAP": m["mAP"], "rank1": m["rank1"], "bytes": raw,
                      "compressed": packed})
         print(f"  seed {seed}: {100 * zeros / total:5.1f}% pruned -> mAP {m['mAP']:.2f} R1 {m['rank1']:.2f} | "
