@@ -18,7 +18,9 @@ def plugin_sections(strategy, folder: Path) -> list:
     return sections
 
 
-def _file_name(name: str) -> str:
+def file_name(name: str) -> str:
+    """``name`` (a domain, e.g. ``synth-dg1+synth-dg2``) made safe as part of a file name: every run of other
+    characters than letters, digits, ``_ . -`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
@@ -38,7 +40,7 @@ def write_visuals(domains: list[DomainFeatures], folder: Path, *, metric: str = 
         ap = curve["metrics"]["per_query"]["AP"]
         lists = ranked_lists(*d.arrays(), worst_queries(ap, worst), protocol=d.protocol, metric=metric, top=top,
                              ap=ap)
-        png = folder / f"ranked_{_file_name(d.name)}.png"
+        png = folder / f"ranked_{file_name(d.name)}.png"
         plot_ranked_lists(lists, d.query_image, d.gallery_image, png,
                           title=f"{d.name}: {len(lists)} worst queries by AP (green: same identity, red: other)")
         ranked[d.name] = png.name

@@ -426,9 +426,8 @@ class MUVAPlugin:
         paper's Figure 7), one figure per domain."""
         if not self.uses_local_tokens or not hasattr(strategy.model.visual, "muva_rmp"):
             return None
-        import re
-
         from lifelong_reid.data.transforms import build_transforms
+        from lifelong_reid.evaluation.report import file_name
         from lifelong_reid.plugins.muva.analysis import plot_masks, predict_masks
 
         _, tf = build_transforms(tuple(strategy.config.image_size))
@@ -440,7 +439,7 @@ class MUVAPlugin:
             if not images or isinstance(images[0], (list, tuple)):
                 continue  # multi-modal tuples: MUVA is defined on RGB images
             probs = predict_masks(strategy.model, torch.stack([tf(im) for im in images]).to(strategy.device))
-            name = "muva_masks_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", d.name) + ".png"
+            name = f"muva_masks_{file_name(d.name)}.png"
             plot_masks(images, probs[-1], strategy.model.visual.grid, Path(folder) / name, self.cfg.parts,
                        title=f"{d.name}: predicted part masks, last layer")
             links.append(f"![{d.name} part masks]({name})")
