@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tables import mean_std
 
 ROWS = ["baseline", "G", "G+H", "G+U", "G+L", "full", "stripes", "no_masks", "no_imp", "no_i2tce", "no_mask_loss"]
 LABELS = {"baseline": "baseline (CLIP-ReID, no plugin)", "G": "G", "G+H": "G+H", "G+U": "G+U", "G+L": "G+L",
@@ -266,15 +267,12 @@ def run_table(args) -> None:
         if not rs:
             continue
 
-        def ms(k):
-            v = [r[k] for r in rs]
-            return f"{np.mean(v):.2f} ± {np.std(v):.2f}"
-
         t = np.mean([r["wall_s"] for r in rs])
         rel = f" ({t / base_t:.2f}x)" if base_t else ""
         iou = " / ".join(f"{np.mean([r['iou'][p][-1] for r in rs]):.2f}" if "iou" in rs[0] and p in rs[0]["iou"]
                          else "-" for p in PARTS) if "iou" in rs[0] else "-"
-        print(f"| {LABELS[row]} | {ms('unseen_mAP')} | {ms('unseen_rank1')} | {t:.0f}{rel} | {iou} |")
+        print(f"| {LABELS[row]} | {mean_std(rs, 'unseen_mAP')} | {mean_std(rs, 'unseen_rank1')} | {t:.0f}{rel} "
+              f"| {iou} |")
     full = [r for r in runs if r["row"] == "full" and "iou" in r]
     if full:
         layers = len(full[0]["iou"]["head"])

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tables import mean_std
 
 ROWS = ["baseline", "mtad", "cma", "full", "global_ida", "random_partition", "interpolation", "full_no_interpolation"]
 LABELS = {"baseline": "baseline (CLIP-ReID fine-tuning)", "mtad": "+MTAD", "cma": "+MTAD +CMA",
@@ -146,15 +147,12 @@ def main() -> None:
         if not rs:
             continue
 
-        def ms(k):
-            v = [r[k] for r in rs]
-            return f"{np.mean(v):.2f} ± {np.std(v):.2f}"
-
         t = np.mean([r["wall_s_per_experience"] for r in rs])
         m = np.mean([r["peak_rss_mb"] for r in rs])
         rel_t = f" ({t / base_t:.2f}x)" if base_t else ""
         rel_m = f" ({m / base_m:.2f}x)" if base_m else ""
-        print(f"| {LABELS[row]} | {ms('seen_mAP')} | {ms('seen_rank1')} | {ms('unseen_mAP')} | {ms('unseen_rank1')} | "
+        print(f"| {LABELS[row]} | {mean_std(rs, 'seen_mAP')} | {mean_std(rs, 'seen_rank1')} | "
+              f"{mean_std(rs, 'unseen_mAP')} | {mean_std(rs, 'unseen_rank1')} | "
               f"{t:.1f}{rel_t} | {m:.0f} MB{rel_m} | {int(np.mean([r['memory_bytes'] for r in rs]))} B |")
 
 

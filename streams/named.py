@@ -31,7 +31,7 @@ def stream_names() -> list[str]:
 
 
 def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, transforms: Optional[tuple] = None,
-                 ids_per_domain: Optional[int] = None, seed: int = 0, **synthetic) -> ReIDBenchmark:
+                 ids_per_domain: Optional[int] = None, seed: int = 0, modalities=None, **synthetic) -> ReIDBenchmark:
     """Build the stream called ``name`` (see the module docstring).
 
     Args:
@@ -39,11 +39,18 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
         ids_per_domain: training identities kept per domain in ``lifelong:`` streams (default: all).
         seed, synthetic: for ``synthetic-setting1``: seed and :class:`~lifelong_reid.synthetic.SyntheticDomain`
             sizes (``num_train_ids``, ``num_test_ids``, ``num_cameras``, ``images_per_camera``).
+        modalities: for multi-modal streams (``synthetic-multimodal``, ``supervised:rgbnt201`` /
+            ``rgbnt100`` / ``msvr310``): the modalities the tuples keep, e.g. ``"RT"`` or ``["rgb", "tir"]``
+            (:func:`~lifelong_reid.data.modality_subset.parse_modalities`); default all three.
 
     Raises:
-        ConfigError: unknown name, or a real stream without ``data_root``.
+        ConfigError: unknown name, a real stream without ``data_root``, or ``modalities`` for a stream
+            without tuples.
         DatasetLayoutError: a dataset is missing or malformed.
     """
+    if modalities is not None and name != "synthetic-multimodal" and not name.startswith("supervised:"):
+        raise ConfigError(f"modalities= selects the modalities of multi-modal tuples; stream {name!r} has none "
+                          "(use synthetic-multimodal or supervised:rgbnt201 / rgbnt100 / msvr310)")
     if name == "synthetic-setting1":
         from lifelong_reid.streams.synthetic import synthetic_lifelong_stream
 
@@ -56,7 +63,7 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
     if name == "synthetic-multimodal":
         from lifelong_reid.streams.synthetic import synthetic_multimodal_stream
 
-        return synthetic_multimodal_stream(seed=seed, transforms=transforms, **synthetic)
+        return synthetic_multimodal_stream(seed=seed, transforms=transforms, modalities=modalities, **synthetic)
     if name == "synthetic-dg":
         from lifelong_reid.streams.synthetic import synthetic_dg_stream
 
@@ -89,7 +96,12 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
     if name.startswith("supervised:"):
         from lifelong_reid.streams.static import static_stream
 
-        return static_stream(read_dataset(name.split(":", 1)[1], data_root), transforms=transforms, name=name)
+        domain = read_dataset(name.split(":", 1)[1], data_root)
+        if modalities is not None:
+            from lifelong_reid.data.modality_subset import select_modalities
+
+            domain = select_modalities(domain, modalities)
+        return static_stream(domain, transforms=transforms, name=name)
     if name.startswith("lifelong:"):
         from lifelong_reid.streams.lifelong import lifelong_stream
 

@@ -56,10 +56,14 @@ def synthetic_dg_stream(*, seed: int = 0, num_train_ids: int = 40, num_test_ids:
 
 def synthetic_multimodal_stream(*, seed: int = 0, num_train_ids: int = 40, num_test_ids: int = 30,
                                 num_cameras: int = 3, images_per_camera: int = 3, transforms: Optional[tuple] = None,
-                                name: Optional[str] = None) -> ReIDBenchmark:
-    """Multi-modal object ReID offline: one domain whose samples are RGB / NIR / TIR tuples, one experience."""
+                                name: Optional[str] = None, modalities=None) -> ReIDBenchmark:
+    """Multi-modal object ReID offline: one domain whose samples are RGB / NIR / TIR tuples, one experience;
+    ``modalities`` keeps a subset of them (:func:`~lifelong_reid.data.modality_subset.select_modalities`)."""
+    from lifelong_reid.data.modality_subset import select_modalities
     from lifelong_reid.streams.benchmark import build_benchmark
 
     d = SyntheticDomain("synth-rgbnt", seed * 1000 + 900, num_train_ids, num_test_ids, num_cameras, images_per_camera,
                         tuple_modalities=("rgb", "nir", "tir")).build()
+    if modalities is not None:
+        d = select_modalities(d, modalities)
     return build_benchmark(name or "synthetic-multimodal", [d], [d], unseen=[], transforms=transforms)

@@ -167,7 +167,7 @@ def test_the_example_recipe_and_its_synthetic_variant():
     real = resolve_config(module)
     assert (real.optimizer, real.lr, real.weight_decay, real.epochs, real.image_size, real.id_weight) == \
         ("adamw", 2.54e-5, 0.05, 100, [128, 256], 0.5)
-    assert real.plugins["graft"] == {"frozen_epochs": 40, "triplet_weight": 0.5}
+    assert real.plugins["graft"] == {"frozen_epochs": 40, "triplet_weight": 0.5, "unfrozen_lr_factor": 0.226}
     cfg = resolve_config(module, synthetic=True)
     assert (cfg.model, cfg.device, cfg.plugins["graft"]["frozen_epochs"]) == ("lreid-tiny-vit", "cpu", 2)
     b = module.stream(cfg)
@@ -183,3 +183,84 @@ def test_missing_modalities_at_test_time_through_the_evaluation_api():
         part = strategy.embed(query.eval(), drop_modalities=drop)["feat"]
         assert part.shape == full.shape == (len(query), strategy.model.visual.width)  # the fused token
         assert torch.isfinite(part).all() and not torch.allclose(part, full)
+
+
+def _joint_reference(model, x, fusion):
+    """Table 5's vanilla fusions by hand: every modality through the shared blocks below ``L-1``, the
+    sequences concatenated (behind the learnt CLS for concat_cls), the top block over the joint sequence."""
+    vis = model.visual
+    b, m = x.shape[:2]
+    with torch.no_grad():
+        t = vis.ln_pre(vis.embed(x.flatten(0, 1)))
+        for block in vis.blocks[:-1]:
+            t = block(t)
+        t = t.reshape(b, m * t.shape[1], -1)
+        if fusion == "concat_cls":
+            t = torch.cat([vis.graft_fusion.expand(b, -1, -1), t], dim=1)
+        t = vis.ln_post(vis.blocks[-1](t))
+        return t[:, 0] if fusion == "concat_cls" else t.mean(1)
+
+
+@pytest.mark.parametrize("fusion", ["concat_cls", "concat_mean"])
+def test_vanilla_fusions_equal_the_joint_encoder_by_hand(fusion):
+    _, strategy = adapted(GraFTConfig(fusion=fusion))
+    model = strategy.model.eval()
+    assert model.visual.num_stacks == 1  # one joint encoder, whatever separate_encoders says
+    x = torch.randn(2, 3, 3, 64, 32)
+    with torch.no_grad():
+        out = model(x)
+    assert torch.allclose(out["graft"], _joint_reference(model, x, fusion), atol=1e-5)
+    assert out["graft_data"].shape == out["graft"].shape == (2, model.visual.width)
+    y = x.clone()
+    y[:, 2] = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        assert not torch.allclose(model(y)["graft"], out["graft"], atol=1e-4)
+
+
+def test_the_second_stage_trains_at_the_lower_rate():
+    config = tiny_config(epochs=2, batch_p=3, batch_k=2, scheduler="cosine", warmup_epochs=0)
+    plugin, strategy = adapted(GraFTConfig(frozen_epochs=1, unfrozen_lr_factor=0.25), config)
+    rates = []
+
+    class Rates:
+        @hookimpl
+        def lreid_after_epoch(self, strategy):
+            rates.append([g["lr"] for g in strategy.optimizer.param_groups])
+
+    register(strategy.pm, Rates())
+    strategy.train(stream_of_kind("multimodal", config).train_stream[0])
+    assert strategy.lr_factor == 0.25
+    # the same cosine schedule at epoch 1 for both, scaled by 0.25 after unfreezing
+    from lifelong_reid.strategy.optim import schedule_factor
+
+    assert max(rates[1]) == pytest.approx(config.lr * 0.25 * schedule_factor(config)(1))
+    assert max(rates[0]) == pytest.approx(config.lr * schedule_factor(config)(0))
+    strategy.make_optimizer()
+    assert strategy.lr_factor == 1.0  # each experience starts at the base rate
+    with pytest.raises(ConfigError, match="lr_factor"):
+        strategy.rebuild_optimizer(lr_factor=0)
+    with pytest.raises(ConfigError, match="unfrozen_lr_factor"):
+        GraFTConfig(unfrozen_lr_factor=-1)
+
+
+@pytest.mark.parametrize("modalities", ["N", "RT"])
+def test_a_subset_of_modalities_trains_and_drops_at_test_time(modalities):
+    from lifelong_reid.streams import build_stream
+    from lifelong_reid.data import build_transforms
+
+    m = len(modalities)
+    config = tiny_config(batch_p=3, batch_k=2)
+    _, strategy = adapted(GraFTConfig(num_modalities=m), config)
+    bench = build_stream("synthetic-multimodal", num_train_ids=4, num_test_ids=4, num_cameras=2,
+                         images_per_camera=2, transforms=build_transforms(config.image_size, pad=0),
+                         modalities=modalities)
+    strategy.train(bench.train_stream[0])
+    assert strategy.model.visual.num_stacks == m and "graft_triplet" in strategy.loss_terms
+    query = next(bench.eval_sets())[1].eval()
+    feat = strategy.embed(query)["feat"]
+    assert feat.shape == (len(query), strategy.model.visual.width)
+    if m == 2:
+        dropped = strategy.embed(query, drop_modalities=("tir",))["feat"]
+        assert not torch.allclose(dropped, feat)
+        with pytest.raises(ConfigError, match="the tuples hold rgb, tir"):
+            strategy.embed(query, drop_modalities=("nir",))

@@ -8,7 +8,10 @@ import torch
 from PIL import Image
 
 from lifelong_reid.data import ReIDDataset, build_transforms, read_dataset
-from lifelong_reid.errors import DatasetLayoutError
+from lifelong_reid.data.modality_subset import parse_modalities, select_modalities
+from lifelong_reid.data.sample import tuple_modalities
+from lifelong_reid.errors import ConfigError, DatasetLayoutError
+from lifelong_reid.strategy.reid_strategy import blank_modalities
 from lifelong_reid.streams import build_stream
 
 from dataset_fixtures import touch
@@ -42,6 +45,37 @@ def test_rgbnt100_splits_the_stitched_image_into_three(tmp_path):
     parts = d.image_loader(d.train[0])
     assert [p.size for p in parts] == [(10, 20)] * 3
     assert [int(np.asarray(p).mean()) for p in parts] == pytest.approx([0, 100, 200], abs=3)
+    nt = select_modalities(d, "NT")  # the panels of the kept modalities only, in tuple order
+    assert [int(np.asarray(p).mean()) for p in nt.image_loader(nt.train[0])] == pytest.approx([100, 200], abs=3)
+
+
+def test_modality_subsets_are_parsed_and_checked():
+    assert parse_modalities("RT") == parse_modalities("tir,rgb") == parse_modalities(["TIR", "rgb"]) == ("rgb", "tir")
+    assert parse_modalities("nir") == ("nir",)
+    for bad in ("", "RX", "RR", ["rgb", "ir"]):
+        with pytest.raises(ConfigError, match="modalities"):
+            parse_modalities(bad)
+    d = build_stream("synthetic-multimodal", num_train_ids=2, num_test_ids=2).domains["synth-rgbnt"]
+    rn = select_modalities(d, "RN")
+    assert tuple_modalities(rn.train[0]) == ("rgb", "nir") and rn.train[0].path == d.train[0].path
+    assert len(rn.image_loader(rn.train[0])) == 2 and len(rn.query) == len(d.query)
+    with pytest.raises(DatasetLayoutError, match="has no tir image"):
+        select_modalities(rn, "T")
+    single = build_stream("synthetic-setting1", num_train_ids=2, num_test_ids=2).domains
+    with pytest.raises(DatasetLayoutError, match="is not a multi-modal tuple"):
+        select_modalities(next(iter(single.values())), "R")
+    with pytest.raises(ConfigError, match="has none"):
+        build_stream("synthetic-dg", modalities="R")
+
+
+def test_blanking_follows_the_tuples_order():
+    x = torch.zeros(2, 2, 3, 4, 4)
+    out = blank_modalities(x, ("tir",), ("rgb", "tir"))
+    assert torch.equal(out[:, 0], x[:, 0]) and (out[:, 1] < 0).all()
+    with pytest.raises(ConfigError, match="the tuples hold rgb, tir"):
+        blank_modalities(x, ("nir",), ("rgb", "tir"))
+    with pytest.raises(ConfigError, match="2 modalities, not the 3"):
+        blank_modalities(x, ("nir",))
 
 
 def test_msvr310_reads_vis_ni_th_folders(tmp_path):

@@ -85,3 +85,14 @@ def test_a_pruned_model_trains_and_its_pruned_weights_stay_zero(model):
     assert sparsity(m)[0] == zeros
     make_permanent(m)
     assert sparsity(m)[0] == zeros and not any(hasattr(a, "_lreid_out_proj_refresh") for a in m.modules())
+
+
+def test_a_pruned_model_has_a_frozen_copy_that_computes_the_same(model):
+    m = copy.deepcopy(model).eval()
+    prune_encoder(m, 0.4)
+    x = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        m(x)  # the pruned weights are now computed tensors (weight_orig * weight_mask), not leaves
+        old = m.frozen_copy()
+        assert torch.allclose(old(x)["feat"], m(x)["feat"], atol=1e-6)
+    assert sparsity(old)[0] == sparsity(m)[0] and not any(p.requires_grad for p in old.parameters())

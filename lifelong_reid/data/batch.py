@@ -24,6 +24,8 @@ SIDE_KEYS = {
     "part_boxes": "(B, P, 4) float: head/upper/legs boxes x0, y0, x1, y1 in pixels of the transformed image "
                   "(NaN rows: no box); moved by the same flip/crop/resize as the image",
     "part_masks": "(B, H, W) uint8: part label map (0 background, k = k-th part) of the transformed image",
+    "tuple_modalities": "tuple of M names: the modalities of a multi-modal batch, in their order along images' "
+                        "axis 1 (e.g. ('rgb', 'tir') for a stream restricted to RGB and TIR)",
 }
 
 
@@ -129,6 +131,11 @@ def collate_reid(items: list) -> ReIDBatch:
     for key in ("captions", "attributes"):
         if any(key in m for m in metas):
             side[key] = [m.get(key) for m in metas]
+    if any("tuple_modalities" in m for m in metas):
+        kinds = {tuple(m.get("tuple_modalities", ())) for m in metas}
+        if len(kinds) > 1:
+            raise ValueError(f"a batch mixes tuples of different modalities: {sorted(kinds)}")
+        side["tuple_modalities"] = kinds.pop()
     if any("attribute_ids" in m for m in metas):
         side["attribute_ids"] = _stack([m["attribute_ids"] for m in metas])
     return ReIDBatch(images=images, targets=torch.as_tensor([int(it[1]) for it in items]),

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from lifelong_reid.data.image_io import open_rgb
-from lifelong_reid.data.sample import PART_NAMES, Sample
+from lifelong_reid.data.sample import PART_NAMES, Sample, tuple_modalities
 
 
 def relabel(samples: Sequence[Sample], offsets: Optional[dict] = None) -> tuple[list[int], dict]:
@@ -113,10 +113,12 @@ class ReIDDataset(Dataset):
         return tv_tensors.Mask(torch.from_numpy(label.copy()))
 
     def meta(self, index: int) -> dict:
-        """The non-geometric side of item ``index``: ``domain``, ``modality``, ``captions``, ``attributes``,
-        ``attribute_ids``."""
+        """The non-geometric side of item ``index``: ``domain``, ``modality``, ``tuple_modalities`` (tuples),
+        ``captions``, ``attributes``, ``attribute_ids``."""
         s = self.samples[index]
         out = {"domain": s.domain, "modality": s.modality}
+        if s.modality_paths:
+            out["tuple_modalities"] = tuple_modalities(s)
         if self.has_captions:
             out["captions"] = s.caption
         if self.attribute_vocab:

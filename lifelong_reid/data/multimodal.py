@@ -30,7 +30,7 @@ from pathlib import Path
 
 from lifelong_reid.data.image_io import open_rgb
 from lifelong_reid.data.market1501 import list_images, parse_market_name
-from lifelong_reid.data.sample import DomainData, Sample
+from lifelong_reid.data.sample import TUPLE_ORDER, DomainData, Sample, tuple_modalities
 from lifelong_reid.errors import DatasetLayoutError
 
 _RGBNT201_FOLDERS = {"rgb": "RGB", "nir": "NI", "tir": "TI"}
@@ -73,7 +73,9 @@ def read_rgbnt201(root: str | os.PathLike, name: str = "rgbnt201") -> DomainData
 
 
 class StitchedTupleLoader:
-    """Loads an image holding ``n`` modalities side by side and returns the ``n`` equal-width crops."""
+    """Loads an image holding ``n`` modalities side by side (in :data:`TUPLE_ORDER`) and returns the
+    equal-width crops of the modalities the sample keeps (all ``n`` unless restricted by
+    :func:`~lifelong_reid.data.modality_subset.select_modalities`)."""
 
     def __init__(self, n: int = 3):
         self.n = n
@@ -81,7 +83,8 @@ class StitchedTupleLoader:
     def __call__(self, sample: Sample):
         img = open_rgb(sample.path)
         w = img.width // self.n
-        return [img.crop((i * w, 0, (i + 1) * w, img.height)) for i in range(self.n)]
+        panels = [TUPLE_ORDER.index(m) for m in tuple_modalities(sample)] or range(self.n)
+        return [img.crop((i * w, 0, (i + 1) * w, img.height)) for i in panels]
 
 
 def read_rgbnt100(root: str | os.PathLike, name: str = "rgbnt100") -> DomainData:
@@ -94,7 +97,9 @@ def read_rgbnt100(root: str | os.PathLike, name: str = "rgbnt100") -> DomainData
         samples = []
         for f in list_images(folder):
             pid, cam = parse_market_name(f, folder)
-            samples.append(Sample(str(folder / f), pid, cam, name, modality="multi"))
+            path = str(folder / f)  # one file holds the three panels
+            samples.append(Sample(path, pid, cam, name, modality="multi",
+                                  modality_paths={m: path for m in TUPLE_ORDER}))
         setattr(data, split, samples)
     return data
 

@@ -54,8 +54,14 @@ class Sample:
     def image_paths(self) -> list[str]:
         """Every file this sample reads (one, or one per modality)."""
         if self.modality_paths:
-            return [self.modality_paths[m] for m in TUPLE_ORDER if m in self.modality_paths]
+            return [self.modality_paths[m] for m in tuple_modalities(self)]
         return [self.path]
+
+
+def tuple_modalities(sample: Sample) -> tuple[str, ...]:
+    """The modalities of a multi-modal sample in the order they are loaded (:data:`TUPLE_ORDER`), e.g.
+    ``("rgb", "nir", "tir")``; ``()`` for a single image."""
+    return tuple(m for m in TUPLE_ORDER if m in (sample.modality_paths or {}))
 
 
 @dataclass

@@ -223,8 +223,16 @@ class CLIPReID(nn.Module):
     def frozen_copy(self) -> "CLIPReID":
         """A frozen (``requires_grad=False``), eval-mode copy of the model, without the plugin relay (it
         computes what the model computes with no plugin hooks), sharing the tokenizer: the "old model" of
-        distillation methods (LwF, PTKP, VLADR's affinity term)."""
-        old = copy.deepcopy(self, memo={id(self.tokenizer): self.tokenizer})
+        distillation methods (LwF, PTKP, VLADR's affinity term). Works on pruned models too: weights that
+        a reparametrisation computes (``torch.nn.utils.prune``'s ``weight = weight_orig * weight_mask``,
+        not graph leaves, which ``deepcopy`` refuses) are copied detached; the copy's own hooks recompute
+        them at its first forward."""
+        memo = {id(self.tokenizer): self.tokenizer}
+        for module in self.modules():
+            for value in vars(module).values():
+                if torch.is_tensor(value) and value.grad_fn is not None:
+                    memo[id(value)] = value.detach().clone()
+        old = copy.deepcopy(self, memo=memo)
         for p in old.parameters():
             p.requires_grad_(False)
         return old.eval()

@@ -55,25 +55,31 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-def blank_modalities(images: torch.Tensor, dropped) -> torch.Tensor:
-    """``(B, M, 3, H, W)`` tuples with the ``dropped`` modalities (names in
-    :data:`~lifelong_reid.data.sample.TUPLE_ORDER`) replaced by a normalised black image.
+def blank_modalities(images: torch.Tensor, dropped, order=None) -> torch.Tensor:
+    """``(B, M, 3, H, W)`` tuples with the ``dropped`` modalities replaced by a normalised black image.
+
+    Args:
+        order: the ``M`` modality names along axis 1 (a batch's ``side["tuple_modalities"]``); default
+            :data:`~lifelong_reid.data.sample.TUPLE_ORDER`.
 
     Raises:
-        ConfigError: not a tuple batch, or an unknown modality name.
+        ConfigError: not a tuple batch, or a modality the tuples do not hold.
     """
     from lifelong_reid.data.sample import TUPLE_ORDER
     from lifelong_reid.data.transforms import CLIP_MEAN, CLIP_STD
 
+    order = tuple(order or TUPLE_ORDER)
     if images.dim() != 5:
         raise ConfigError("dropping modalities needs multi-modal tuples (B, M, 3, H, W)")
-    unknown = [m for m in dropped if m not in TUPLE_ORDER]
+    unknown = [m for m in dropped if m not in order]
     if unknown:
-        raise ConfigError(f"unknown modalities {unknown}; tuples hold {', '.join(TUPLE_ORDER)}")
+        raise ConfigError(f"cannot drop {unknown}: the tuples hold {', '.join(order)}")
+    if images.shape[1] != len(order):
+        raise ConfigError(f"the tuples have {images.shape[1]} modalities, not the {len(order)} of {order}")
     black = -torch.tensor(CLIP_MEAN, device=images.device) / torch.tensor(CLIP_STD, device=images.device)
     images = images.clone()
     for m in dropped:
-        images[:, TUPLE_ORDER.index(m)] = black[:, None, None]
+        images[:, order.index(m)] = black[:, None, None].to(images.dtype)
     return images
 
 
@@ -127,6 +133,8 @@ class ReIDStrategy(SupervisedTemplate):
         self._labelling_dataset = None
         self.sampler = None
         self.scheduler = None
+        #: multiplies the base learning rates (:meth:`rebuild_optimizer`); 1 at each experience's start
+        self.lr_factor = 1.0
         self.domain_features: list[DomainFeatures] = []
         self.model.hook = pm.hook  # the vision and output hooks of the model
         self.model.to(self.device)
@@ -238,6 +246,7 @@ class ReIDStrategy(SupervisedTemplate):
     def make_optimizer(self, **kwargs):
         """A fresh optimizer and schedule per experience, with the groups of :func:`build_param_groups`
         plus the plugins' ``lreid_param_groups``."""
+        self.lr_factor = 1.0
         self.optimizer = build_optimizer(self._param_groups(), self.config)
         self.scheduler = build_scheduler(self.optimizer, self.config)
 
@@ -246,13 +255,29 @@ class ReIDStrategy(SupervisedTemplate):
                          if gs for g in gs]
         return build_param_groups(self.model, self.config, plugin_groups)
 
-    def rebuild_optimizer(self) -> None:
+    def rebuild_optimizer(self, lr_factor: Optional[float] = None) -> None:
         """Rebuild the optimizer from the parameters that train now (``requires_grad``), e.g. after a plugin
         unfroze a backbone for a second stage or a classifier was resized. Optimizer state (Adam moments) is
-        kept for parameters that were already trained, and the schedule continues at the current epoch."""
+        kept for parameters that were already trained, and the schedule continues at the current epoch.
+
+        Args:
+            lr_factor: multiplies every group's base learning rate from now to the end of the experience
+                (:attr:`lr_factor`; later rebuilds keep it; each experience starts at 1), e.g. a second stage
+                that trains at a lower rate (GraFT's code: 2.54e-5 frozen, 5.74e-6 unfrozen). ``None`` keeps
+                the current factor.
+
+        Raises:
+            ConfigError: ``lr_factor`` is not positive.
+        """
+        if lr_factor is not None:
+            if not lr_factor > 0:
+                raise ConfigError(f"lr_factor must be > 0, got {lr_factor}")
+            self.lr_factor = float(lr_factor)
         old = self.optimizer
         epoch = self.scheduler.last_epoch if self.scheduler is not None else 0
         self.optimizer = build_optimizer(self._param_groups(), self.config)
+        for group in self.optimizer.param_groups:
+            group["lr"] *= self.lr_factor
         for group in self.optimizer.param_groups:
             for p in group["params"]:
                 if p in old.state:
@@ -379,7 +404,7 @@ class ReIDStrategy(SupervisedTemplate):
                           disable=None if self.progress is None else not self.progress):
             batch = batch.to(self.device)
             if drop_modalities:
-                batch.images = blank_modalities(batch.images, drop_modalities)
+                batch.images = blank_modalities(batch.images, drop_modalities, batch.get("tuple_modalities"))
             with self.autocast():
                 out = self.model(batch.images, batch)
             for n in names:

@@ -7,6 +7,12 @@ Structure on the CLIP encoder of ``L`` blocks: blocks ``0 .. L-k-1`` are the sha
 ``L-k .. L-1`` the modality encoders (one copy per modality with ``separate_encoders``, else shared); the fusion
 token joins every modality's sequence at block ``L-k``, so modalities meet only through it. GraFT's code uses a
 frozen DeiT-B backbone and one ``nn.TransformerEncoderLayer`` per modality (``k = 1``).
+
+Table 5's vanilla fusions (``fusion="concat_cls"`` / ``"concat_mean"``): the backbone's output tokens of all
+modalities are concatenated into one sequence (with one learnable CLS token in front for ``concat_cls``) and
+run through blocks ``L-k .. L-1`` jointly; the embedding is that CLS token, or the mean of the data tokens.
+The encoder still runs those blocks per modality as well (their output is unused, the base heads are off), so
+the vanilla rows cost more than they would alone: they are there to compare accuracy.
 """
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ from lifelong_reid.plugins.graft.losses import COMBOS, CenterLoss, augmented_tri
 
 #: The loss terms the plugin returns.
 LOSS_NAMES = ("graft_triplet", "graft_center")
+
+#: ``GraFTConfig.fusion`` values: GraFT's fusion tokens, then Table 5's two vanilla fusions.
+FUSIONS = ("token", "concat_cls", "concat_mean")
 
 
 @dataclass
@@ -45,6 +54,10 @@ class GraFTConfig:
             40 of 100); 0 trains everything from the start.
         base_heads: keep CLIP-ReID's heads and their losses (``False``: only the fused head trains).
         test_feature: ``"before"`` (the paper, Eq. 7: the fused token) or ``"bn"``.
+        fusion: ``"token"`` (GraFT's fusion tokens), ``"concat_cls"`` or ``"concat_mean"`` (Table 5's vanilla
+            fusions, see the module docstring; ``separate_encoders`` does not apply to them).
+        unfrozen_lr_factor: multiplies the base learning rate once the backbone unfreezes (the code's stage 2:
+            5.74e-6 / 2.54e-5 = 0.226 on RGBNT100); 1 keeps one rate for both stages.
     """
 
     num_modalities: int = 3
@@ -60,17 +73,22 @@ class GraFTConfig:
     frozen_epochs: int = 0
     base_heads: bool = False
     test_feature: str = "before"
+    fusion: str = "token"
+    unfrozen_lr_factor: float = 1.0
 
     def __post_init__(self):
         if self.combo not in COMBOS:
             raise ConfigError(f"graft combo must be one of {', '.join(COMBOS)}; got {self.combo!r}")
         for name, value, allowed in (("mining", self.mining, ("random", "hard")),
-                                     ("test_feature", self.test_feature, ("before", "bn"))):
+                                     ("test_feature", self.test_feature, ("before", "bn")),
+                                     ("fusion", self.fusion, FUSIONS)):
             if value not in allowed:
                 raise ConfigError(f"graft {name} must be one of {', '.join(allowed)}; got {value!r}")
         for name in ("num_modalities", "encoder_layers", "fusion_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"graft {name} must be >= 1, got {getattr(self, name)}")
+        if not self.unfrozen_lr_factor > 0:
+            raise ConfigError(f"graft unfrozen_lr_factor must be > 0, got {self.unfrozen_lr_factor}")
 
 
 class GraFTPlugin:
@@ -95,7 +113,7 @@ class GraFTPlugin:
     def lreid_adapt_model(self, model):
         vis = model.visual
         start = self._start(vis)
-        if self.cfg.separate_encoders and self.cfg.num_modalities > 1:
+        if self.cfg.separate_encoders and self.cfg.num_modalities > 1 and self.cfg.fusion == "token":
             vis.split_modality_stacks(self.cfg.num_modalities, from_layer=start)
         if not hasattr(vis, "graft_fusion"):
             token = nn.init.xavier_uniform_(torch.empty(self.cfg.fusion_tokens, vis.width))
@@ -113,6 +131,9 @@ class GraFTPlugin:
     @hookimpl
     def lreid_vision_block_start(self, layer_index, context, encoder):
         if hasattr(encoder, "graft_fusion") and layer_index == self._start(encoder):
+            if self.cfg.fusion != "token":  # vanilla fusion: keep the backbone's output for the joint blocks
+                context.record("graft_backbone", context.tokens)
+                return
             m = context.num_modalities
             context.add_tokens("graft_fusion", encoder.graft_fusion.unsqueeze(0).expand(m, -1, -1), per_modality=True)
 
@@ -122,9 +143,34 @@ class GraFTPlugin:
             f = context.get_tokens("graft_fusion", view=True)  # (B, M, L_f, D)
             context.set_tokens("graft_fusion", f.mean(1, keepdim=True).expand_as(f))
 
+    def _vanilla_outputs(self, outputs, context, model) -> None:
+        """Table 5's vanilla fusions: the joint blocks over the concatenated modalities (module docstring)."""
+        vis = model.visual
+        x = context.records["graft_backbone"][-1]  # (B*M, N, D) the backbone's output
+        b, m, n = context.batch_size, context.num_modalities, x.shape[1]
+        x = x.reshape(b, m * n, x.shape[-1])  # modality-major concatenation of each sample's sequences
+        lf = vis.graft_fusion.shape[0] if self.cfg.fusion == "concat_cls" else 0
+        if lf:
+            x = torch.cat([vis.graft_fusion.to(x.dtype).unsqueeze(0).expand(b, -1, -1), x], dim=1)
+        for block in vis.stack(0)[self._start(vis):]:
+            x = block(x)
+        ln = vis.ln_post
+        data = x[:, lf:].reshape(b, m, n, -1)  # (B, M, N, D)
+        outputs["graft"] = ln(x[:, :lf]).mean(1) if lf else ln(data).mean(dim=(1, 2))
+        i = self.cfg.data_token_index
+        if i >= n:
+            raise ConfigError(f"graft data_token_index {i} exceeds the {n - 1} patches")
+        outputs["graft_data"] = ln(data[:, :, i]).mean(1)
+
     @hookimpl
     def lreid_model_outputs(self, outputs, context, model):
-        if "graft_fusion" not in context.spans or "graft" not in model.heads:
+        if "graft" not in model.heads:
+            return
+        if self.cfg.fusion != "token":
+            if context.records.get("graft_backbone"):
+                self._vanilla_outputs(outputs, context, model)
+            return
+        if "graft_fusion" not in context.spans:
             return
         ln = model.visual.ln_post
         fused = ln(context.get_tokens("graft_fusion", view=True)).mean(dim=(1, 2))  # (B, D): Eq. 6-7
@@ -165,7 +211,7 @@ class GraFTPlugin:
         for p in self.backbone_parameters(strategy.model):
             p.requires_grad_(not frozen)
         self.frozen = frozen
-        strategy.rebuild_optimizer()
+        strategy.rebuild_optimizer(lr_factor=1.0 if frozen else self.cfg.unfrozen_lr_factor)
 
     @hookimpl
     def lreid_after_experience(self):
