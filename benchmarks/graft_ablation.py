@@ -95,44 +95,26 @@ def train_and_test(seed: int, epochs: int, combo: str, modalities: str = "RNT", 
 
 
 # ---------------------------------------------------------------------------------------------- pruning
-def exported_state(model) -> dict:
-    """The state dict ``lreid prune`` would write: each pruned ``W_orig * W_mask`` under ``W``."""
-    state = model.state_dict()
-    out = {}
-    for key, value in state.items():
-        if key.endswith("_mask"):
-            continue
-        if key.endswith("_orig"):
-            out[key[:-5]] = value * state[key[:-5] + "_mask"]
-        else:
-            out[key] = value
-    return out
-
-
 def pruning_curve(seed: int, epochs: int, points: list, combo: str) -> list[dict]:
-    from lifelong_reid.pruning import compressed_size, prune_encoder, sparsity
+    """Train, then :func:`~lifelong_reid.pruning.iterative_prune` through ``points`` with one fine-tuning epoch
+    after each round."""
+    from lifelong_reid.pruning import iterative_prune
 
     strategy = make_strategy(seed, epochs, {"combo": combo, "mining": "hard"})
     bench = stream(seed)
     experience = bench.train_stream[0]
     strategy.train(experience)
     name = bench.eval_domains[0]
-    rows, done = [], 0.0
-    # one fine-tuning epoch after each pruning step, at the base learning rate
-    strategy.config.epochs, strategy.train_epochs, strategy.config.warmup_epochs = 1, 1, 0
-    for target in points:
-        if target > done:
-            prune_encoder(strategy.model, 1 - (1 - target) / (1 - done))  # share of what is left
-            strategy.train(experience)
-            done = target
-        m = strategy.evaluate_domains(bench)[name]
-        zeros, total = sparsity(strategy.model)
-        raw, packed = compressed_size(exported_state(strategy.model))
-        rows.append({"target": target, "pruned": zeros / total, "mAP": m["mAP"], "rank1": m["rank1"], "bytes": raw,
-                     "compressed": packed})
-        print(f"  seed {seed}: {100 * zeros / total:5.1f}% pruned -> mAP {m['mAP']:.2f} R1 {m['rank1']:.2f} | "
-              f"{raw / 1e6:.2f} MB, zlib {packed / 1e6:.2f} MB", flush=True)
-    return rows
+
+    def evaluate(s):
+        m = s.evaluate_domains(bench)[name]
+        return {"mAP": m["mAP"], "rank1": m["rank1"]}
+
+    def show(r):
+        print(f"  seed {seed}: {100 * r['pruned']:5.1f}% pruned -> mAP {r['mAP']:.2f} R1 {r['rank1']:.2f} | "
+              f"{r['bytes'] / 1e6:.2f} MB, zlib {r['compressed'] / 1e6:.2f} MB", flush=True)
+
+    return iterative_prune(strategy, experience, points, finetune_epochs=1, evaluate=evaluate, callback=show)
 
 
 def print_pruning(runs: list, points: list) -> None:

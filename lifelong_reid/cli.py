@@ -197,13 +197,24 @@ def ground(image_dir, output, model, box_threshold, device, batch_size):
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--amount", type=float, required=True, help="Share of the encoder's weights to zero, e.g. 0.5.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Default: CHECKPOINT_prunedNN.pt beside it.")
+@click.option("--rounds", type=int, default=1, show_default=True,
+              help="Prune in this many rounds, each the same share of what remains.")
+@click.option("--finetune-epochs", type=int, default=0, show_default=True,
+              help="Fine-tune this many epochs after each round on the last training experience of --experiment.")
+@click.option("--experiment", type=click.Path(dir_okay=False),
+              help="The experiment file that trained the checkpoint (its stream, for fine-tuning).")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the datasets (default: as saved).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="A setting for the fine-tuning, e.g. --set graft.frozen_epochs=0 --set lr=1e-5.")
 @_user_errors
-def prune_command(checkpoint, amount, output):
-    """Prune the encoder of a run checkpoint by weight magnitude (global L1, attention and MLP weights), make
-    the masks permanent, and save a checkpoint that lreid eval / lreid search read like the original."""
+def prune_command(checkpoint, amount, output, rounds, finetune_epochs, experiment, data_root, overrides):
+    """Prune the encoder of a run checkpoint by weight magnitude (global L1, attention and MLP weights), in one
+    or more rounds with optional fine-tuning between them, make the masks permanent, and save a checkpoint that
+    lreid eval / lreid search read like the original."""
     from lifelong_reid.pruning import prune_checkpoint
 
-    r = prune_checkpoint(checkpoint, amount, output)
+    r = prune_checkpoint(checkpoint, amount, output, rounds=rounds, finetune_epochs=finetune_epochs,
+                         experiment=experiment, data_root=data_root, overrides=overrides, echo=click.echo)
     click.echo(f"pruned {r['zeros']:,} of {r['total']:,} encoder weights ({100 * r['zeros'] / max(r['total'], 1):.1f}%); "
                f"non-zero parameters {r['nonzero_params']:,} of {r['params']:,}")
     click.echo(f"file {r['bytes'] / 1e6:.2f} MB (zlib {r['compressed_bytes'] / 1e6:.2f} MB); source "

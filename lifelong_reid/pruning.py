@@ -4,13 +4,16 @@ unstructured pruning of the attention and MLP weights, as in its history, commit
 Which weights: every weight matrix of every block of every modality stack: the attention's input projection
 (``in_proj_weight``, query/key/value) and output projection, and the two MLP layers. Embeddings, norms, biases,
 heads and classifiers are kept.
+
+Iterative pruning (:func:`iterative_prune`): prune to a schedule of growing sparsities, fine-tuning on an
+experience after each round (GraFT's history: 0.2 of what remains per round, one fine-tuning pass after each).
 """
 from __future__ import annotations
 
 import io
 import zlib
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -88,6 +91,92 @@ def sparsity(model) -> tuple[int, int]:
     return zeros, total
 
 
+def pruned_share(model) -> float:
+    """The share of the prunable weights that are zero now (``0..1``)."""
+    zeros, total = sparsity(model)
+    return zeros / max(total, 1)
+
+
+def exported_state(model) -> dict:
+    """The model's state dict as :func:`make_permanent` would leave it (each pruned ``W_orig * W_mask`` under
+    ``W``, no masks), without changing the model: what a pruned checkpoint stores."""
+    state = model.state_dict()
+    out = {}
+    for key, value in state.items():
+        if key.endswith("_mask"):
+            continue
+        if key.endswith("_orig"):
+            out[key[:-5]] = value * state[key[:-5] + "_mask"]
+        else:
+            out[key] = value
+    return out
+
+
+def prune_schedule(amount: float, rounds: int) -> list[float]:
+    """Cumulative sparsity after each of ``rounds`` rounds that each prune the same share of what remains,
+    ending at ``amount``: ``1 - (1 - amount) ** (r / rounds)`` (``0.9`` in 3 rounds: 0.536, 0.785, 0.9).
+
+    Raises:
+        ConfigError: ``amount`` outside ``[0, 1)`` or ``rounds < 1``.
+    """
+    if not 0.0 <= amount < 1.0:
+        raise ConfigError(f"the pruned share must lie in [0, 1), got {amount}")
+    if rounds < 1:
+        raise ConfigError(f"rounds must be >= 1, got {rounds}")
+    return [1 - (1 - amount) ** (r / rounds) for r in range(1, rounds + 1)]
+
+
+def finetune(strategy, experience, epochs: int) -> None:
+    """Train ``strategy`` on ``experience`` for ``epochs`` epochs with no warm-up (a fresh optimizer at the
+    base rate), then restore its epoch settings."""
+    config = strategy.config
+    saved = config.epochs, strategy.train_epochs, config.warmup_epochs
+    config.epochs, strategy.train_epochs, config.warmup_epochs = epochs, epochs, 0
+    try:
+        strategy.train(experience)
+    finally:
+        config.epochs, strategy.train_epochs, config.warmup_epochs = saved
+
+
+def iterative_prune(strategy, experience, targets: Sequence[float], finetune_epochs: int = 1,
+                    evaluate: Optional[Callable] = None, callback: Optional[Callable] = None) -> list[dict]:
+    """Prune ``strategy.model``'s encoder to each cumulative sparsity of ``targets`` in turn (global L1 of the
+    share of what remains that reaches it), fine-tuning ``finetune_epochs`` on ``experience`` after each round.
+    A target at or below the current sparsity only measures (e.g. ``0.0`` first: the unpruned model).
+
+    Args:
+        targets: non-decreasing shares in ``[0, 1)``, e.g. :func:`prune_schedule` or ``[0, 0.2, ..., 0.9]``.
+        evaluate: ``strategy -> dict`` of metrics merged into each round's row.
+        callback: called with each row as soon as it is measured (progress).
+
+    Returns:
+        One row per target: ``{"target", "pruned" (measured share), "bytes", "compressed" (of
+        :func:`exported_state`), **evaluate(strategy)}``.
+
+    Raises:
+        ConfigError: a target outside ``[0, 1)``, decreasing targets, or ``finetune_epochs < 0``.
+    """
+    if finetune_epochs < 0:
+        raise ConfigError(f"finetune_epochs must be >= 0, got {finetune_epochs}")
+    if any(not 0.0 <= t < 1.0 for t in targets) or list(targets) != sorted(targets):
+        raise ConfigError(f"pruning targets must be non-decreasing shares in [0, 1), got {list(targets)}")
+    rows, done = [], pruned_share(strategy.model)
+    for target in targets:
+        if target > done + 1e-9:
+            prune_encoder(strategy.model, 1 - (1 - target) / (1 - done))
+            if finetune_epochs:
+                finetune(strategy, experience, finetune_epochs)
+            done = target
+        raw, packed = compressed_size(exported_state(strategy.model))
+        row = {"target": target, "pruned": pruned_share(strategy.model), "bytes": raw, "compressed": packed}
+        if evaluate is not None:
+            row.update(evaluate(strategy))
+        rows.append(row)
+        if callback is not None:
+            callback(row)
+    return rows
+
+
 def compressed_size(state: dict) -> tuple[int, int]:
     """``(bytes, zlib-compressed bytes)`` of ``torch.save(state)``: dense storage keeps the size, compression
     shows what the zeros could save."""
@@ -97,16 +186,28 @@ def compressed_size(state: dict) -> tuple[int, int]:
     return len(raw), len(zlib.compress(raw, 6))
 
 
-def prune_checkpoint(checkpoint: str | Path, amount: float, output: Optional[str | Path] = None) -> dict:
-    """Prune a run checkpoint's encoder to ``amount`` (one global L1 step), make it permanent and save it
-    (atomically) as a checkpoint ``lreid eval`` / ``lreid search`` read like the original.
+def prune_checkpoint(checkpoint: str | Path, amount: float, output: Optional[str | Path] = None, *,
+                     rounds: int = 1, finetune_epochs: int = 0, experiment: Optional[str | Path] = None,
+                     data_root: Optional[str] = None, overrides: Sequence[str] = (), echo: Callable = print) -> dict:
+    """Prune a run checkpoint's encoder to ``amount``, make it permanent and save it (atomically) as a
+    checkpoint ``lreid eval`` / ``lreid search`` read like the original.
+
+    Args:
+        rounds: prune in this many rounds (:func:`prune_schedule`).
+        finetune_epochs: epochs of fine-tuning after each round on the last training experience of
+            ``experiment``'s stream (``0``: prune only).
+        experiment: the experiment file that trained the checkpoint (its ``stream(config)``); needed to
+            fine-tune. data_root: where its datasets are (default: as saved). overrides: ``key=value``
+            settings for the fine-tuning (e.g. ``graft.frozen_epochs=0`` so a staged method trains everything).
+        echo: prints each round's sparsity.
 
     Returns:
         ``{"output", "zeros", "total", "nonzero_params", "params", "bytes", "compressed_bytes",
-        "source_bytes", "source_compressed_bytes"}``.
+        "source_bytes", "source_compressed_bytes", "rounds": [per-round rows of iterative_prune]}``.
 
     Raises:
-        CheckpointError: an unreadable checkpoint. ConfigError: ``amount`` outside ``[0, 1)``.
+        CheckpointError: an unreadable checkpoint. ConfigError: ``amount`` outside ``[0, 1)``, ``rounds < 1``,
+        or fine-tuning without ``experiment``.
     """
     from lifelong_reid.inference import load_strategy
     from lifelong_reid.strategy.checkpoint import atomic_write_bytes, load_checkpoint
@@ -114,13 +215,29 @@ def prune_checkpoint(checkpoint: str | Path, amount: float, output: Optional[str
     path = Path(checkpoint)
     if not 0.0 <= amount < 1.0:
         raise ConfigError(f"--amount must lie in [0, 1), got {amount}")
+    targets = prune_schedule(amount, rounds)
+    if finetune_epochs and experiment is None:
+        raise ConfigError("fine-tuning between pruning rounds trains on the run's stream: pass --experiment, the "
+                          "experiment file that trained the checkpoint")
     original = load_checkpoint(path)
-    strategy = load_strategy(path, device="cpu", progress=False)
-    prune_encoder(strategy.model, amount)
+    module = None
+    if experiment is not None:
+        from lifelong_reid.experiment import load_experiment
+
+        module = load_experiment(experiment)
+    plugins = [*getattr(module, "plugins", []), module] if module is not None else []
+    overrides = [*overrides, *([f"data_root={data_root}"] if data_root else [])]
+    strategy = load_strategy(path, device=None if finetune_epochs else "cpu", progress=False, plugins=plugins,
+                             overrides=overrides)
+    experience = module.stream(strategy.config).train_stream[-1] if finetune_epochs else None
+    rows = iterative_prune(strategy, experience, targets, finetune_epochs=finetune_epochs,
+                           callback=lambda r: echo(f"round: {100 * r['pruned']:.1f}% of the encoder's weights pruned"))
     make_permanent(strategy.model)
+    strategy.model.cpu()
     state = dict(original)
     state["strategy"] = strategy.state_dict()
-    state["pruned"] = {"amount": amount, "method": "global L1 unstructured", "source": str(path)}
+    state["pruned"] = {"amount": amount, "rounds": rounds, "finetune_epochs": finetune_epochs,
+                       "method": "global L1 unstructured", "source": str(path)}
     out = Path(output) if output else path.with_name(f"{path.stem}_pruned{round(amount * 100)}.pt")
     atomic_write_bytes(out, lambda f: torch.save(state, f))
     zeros, total = sparsity(strategy.model)
@@ -130,4 +247,4 @@ def prune_checkpoint(checkpoint: str | Path, amount: float, output: Optional[str
     src_size, src_packed = compressed_size(original)
     return {"output": str(out), "zeros": zeros, "total": total, "nonzero_params": nonzero, "params": params,
             "bytes": out.stat().st_size, "compressed_bytes": packed, "source_bytes": path.stat().st_size,
-            "source_compressed_bytes": src_packed}
+            "source_compressed_bytes": src_packed, "rounds": rows}

@@ -13,7 +13,8 @@ from lifelong_reid.cli import main
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.inference import load_strategy
 from lifelong_reid.models import build_model
-from lifelong_reid.pruning import make_permanent, prunable_weights, prune_encoder, sparsity
+from lifelong_reid.pruning import (exported_state, iterative_prune, make_permanent, prunable_weights, prune_encoder,
+                                    prune_schedule, pruned_share, sparsity)
 from lifelong_reid.strategy.checkpoint import latest_checkpoint
 from lifelong_reid.testing import run_with_plugins, tiny_config
 
@@ -96,3 +97,53 @@ def test_a_pruned_model_has_a_frozen_copy_that_computes_the_same(model):
         old = m.frozen_copy()
         assert torch.allclose(old(x)["feat"], m(x)["feat"], atol=1e-6)
     assert sparsity(old)[0] == sparsity(m)[0] and not any(p.requires_grad for p in old.parameters())
+
+
+def test_schedule_and_iterative_rounds_reach_each_sparsity():
+    assert prune_schedule(0.9, 3) == pytest.approx([1 - 0.1 ** (1 / 3), 1 - 0.1 ** (2 / 3), 0.9])
+    assert prune_schedule(0.5, 1) == [0.5]
+    with pytest.raises(ConfigError, match="rounds"):
+        prune_schedule(0.5, 0)
+    from lifelong_reid.plugin_manager import get_plugin_manager
+    from lifelong_reid.strategy import ReIDStrategy
+    from lifelong_reid.testing import tiny_stream
+
+    config = tiny_config()
+    strategy = ReIDStrategy(model=build_model(config), config=config, pm=get_plugin_manager(), progress=False)
+    experience = tiny_stream(config).train_stream[0]
+    strategy.train(experience)
+    before = {k: v.clone() for k, v in strategy.model.state_dict().items()}
+    seen = []
+    rows = iterative_prune(strategy, experience, [0.0, 0.3, 0.3, 0.7], finetune_epochs=1,
+                           evaluate=lambda s: {"share": pruned_share(s.model)}, callback=seen.append)
+    assert [r["pruned"] for r in rows] == pytest.approx([0.0, 0.3, 0.3, 0.7], abs=1e-3) and seen == rows
+    assert rows[0]["bytes"] == rows[-1]["bytes"] and rows[-1]["compressed"] < rows[0]["compressed"]
+    assert rows[1]["share"] == rows[1]["pruned"]
+    # fine-tuning moved the surviving weights (the classifier too), and the config's epochs are restored
+    state = exported_state(strategy.model)
+    assert not torch.equal(state["bottleneck.weight"], before["bottleneck.weight"])
+    assert strategy.config.epochs == config.epochs and strategy.train_epochs == config.epochs
+    with pytest.raises(ConfigError, match="non-decreasing"):
+        iterative_prune(strategy, experience, [0.5, 0.2])
+
+
+def test_prune_command_fine_tunes_between_rounds_on_the_experiment_stream(tmp_path):
+    exp = tmp_path / "exp.py"
+    exp.write_text("from lifelong_reid.testing import tiny_config, tiny_stream\n"
+                   "config = tiny_config(name='prune-exp')\n"
+                   "def stream(config):\n    return tiny_stream(config)\n")
+    r = CliRunner().invoke(main, ["run", str(exp), "--output", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    ckpt = latest_checkpoint(tmp_path / "run" / "checkpoints")
+    bad = CliRunner().invoke(main, ["prune", str(ckpt), "--amount", "0.5", "--finetune-epochs", "1"])
+    assert bad.exit_code == 2 and "pass --experiment" in bad.output
+    args = ["prune", str(ckpt), "--amount", "0.75", "--rounds", "2"]
+    plain = CliRunner().invoke(main, [*args, "--output", str(tmp_path / "plain.pt")])
+    tuned = CliRunner().invoke(main, [*args, "--output", str(tmp_path / "tuned.pt"), "--finetune-epochs", "1",
+                                      "--experiment", str(exp)])
+    assert plain.exit_code == 0 and tuned.exit_code == 0, tuned.output
+    assert tuned.output.count("round:") == 2 and "round: 50.0%" in tuned.output and "(75.0%)" in tuned.output
+    a, b = (load_strategy(tmp_path / f, progress=False).model for f in ("plain.pt", "tuned.pt"))
+    assert sparsity(a)[0] == sparsity(b)[0] == round(0.75 * sparsity(a)[1])
+    w = prunable_weights(a)[0][0].in_proj_weight, prunable_weights(b)[0][0].in_proj_weight
+    assert not torch.equal(w[0], w[1])  # the fine-tuned one moved between (and after) the rounds

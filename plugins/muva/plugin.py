@@ -193,6 +193,7 @@ class MUVAPlugin:
         self.tpm: Optional[torch.Tensor] = None  # (C, d) textual prototypes
         self.stage1_history: list[float] = []
         self._teacher: Optional[torch.Tensor] = None  # (N, P, G) bool pseudo-label masks while extracting
+        self._stripe_cache: dict = {}  # {(grid, image size, device): (1, P, G) bool stripe windows}
         self._eval_set = None
         self._masks: Optional[torch.Tensor] = None  # the training set's pseudo-label masks
         self._labels: Optional[torch.Tensor] = None
@@ -243,11 +244,12 @@ class MUVAPlugin:
                 raise ConfigError("muva: prototype extraction needs batches with sample indices")
             allowed = self._teacher[context.batch.indices.to(self._teacher.device)].to(context.tokens.device)
             return allowed.repeat_interleave(context.num_modalities, dim=0)
-        if self.cfg.masks == "stripes":
-            h, w = context.images.shape[-2:]
-            s = context.tokens.shape[0]
-            stripes = stripe_targets(1, context.grid, (h, w), PARTS, context.tokens.device)[:, self._part_rows()]
-            return stripes.expand(s, p, -1) > 0.5
+        if self.cfg.masks == "stripes":  # fixed windows: built once per grid / image size / device
+            key = (context.grid, tuple(context.images.shape[-2:]), context.tokens.device)
+            if key not in self._stripe_cache:
+                stripes = stripe_targets(1, key[0], key[1], PARTS, key[2])[:, self._part_rows()] > 0.5
+                self._stripe_cache = {key: stripes}
+            return self._stripe_cache[key].expand(context.tokens.shape[0], p, -1)
         if not hasattr(encoder, "muva_rmp"):
             return None
         logits = encoder.muva_rmp(layer_index, context.get_tokens("muva_local"), context.get_tokens("patches"),
