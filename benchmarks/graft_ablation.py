@@ -97,8 +97,9 @@ def train_and_test(seed: int, epochs: int, combo: str, modalities: str = "RNT", 
 # ---------------------------------------------------------------------------------------------- pruning
 def pruning_curve(seed: int, epochs: int, points: list, combo: str) -> list[dict]:
     """Train, then :func:`~lifelong_reid.pruning.iterative_prune` through ``points`` with one fine-tuning epoch
-    after each round."""
-    from lifelong_reid.pruning import iterative_prune
+    after each round; then the control: from the same trained weights, the same fine-tuning epochs with nothing
+    pruned (``control_mAP``), which separates what pruning costs from what the extra epochs do."""
+    from lifelong_reid.pruning import finetune, iterative_prune, make_permanent
 
     strategy = make_strategy(seed, epochs, {"combo": combo, "mining": "hard"})
     bench = stream(seed)
@@ -114,16 +115,30 @@ def pruning_curve(seed: int, epochs: int, points: list, combo: str) -> list[dict
         print(f"  seed {seed}: {100 * r['pruned']:5.1f}% pruned -> mAP {r['mAP']:.2f} R1 {r['rank1']:.2f} | "
               f"{r['bytes'] / 1e6:.2f} MB, zlib {r['compressed'] / 1e6:.2f} MB", flush=True)
 
-    return iterative_prune(strategy, experience, points, finetune_epochs=1, evaluate=evaluate, callback=show)
+    trained = {k: v.clone() for k, v in strategy.model.state_dict().items()}
+    rows = iterative_prune(strategy, experience, points, finetune_epochs=1, evaluate=evaluate, callback=show)
+    # the control: the same fine-tuning epochs from the same trained weights, nothing pruned
+    make_permanent(strategy.model)
+    strategy.model.load_state_dict(trained)
+    for i, row in enumerate(rows):
+        if i:
+            finetune(strategy, experience, 1)
+        m = evaluate(strategy)
+        row.update(control_mAP=m["mAP"], control_rank1=m["rank1"])
+        print(f"  seed {seed}: control after {i} fine-tuning epochs, nothing pruned -> mAP {m['mAP']:.2f}", flush=True)
+    return rows
 
 
 def print_pruning(runs: list, points: list) -> None:
-    print("\n## Pruning curve\n\n| pruned | mAP | Rank-1 | file | zlib |")
-    print("|---|---|---|---|---|")
+    print("\n## Pruning curve\n\n| pruned | fine-tuning epochs | mAP | Rank-1 | control: same epochs, nothing pruned "
+          "(mAP) | pruned vs control, paired | file | zlib |")
+    print("|---|---|---|---|---|---|---|---|")
     for i, _ in enumerate(points):
-        pts = [r[i] for r in runs]
-        print(f"| {100 * np.mean([p['pruned'] for p in pts]):.0f}% | {mean_std(pts, 'mAP')} | "
-              f"{mean_std(pts, 'rank1')} | {np.mean([p['bytes'] for p in pts]) / 1e6:.2f} MB | "
+        pts = [dict(r[i], seed=k) for k, r in enumerate(runs)]
+        control = [{"seed": p["seed"], "mAP": p["control_mAP"]} for p in pts if "control_mAP" in p]
+        print(f"| {100 * np.mean([p['pruned'] for p in pts]):.0f}% | {i} | {mean_std(pts, 'mAP')} | "
+              f"{mean_std(pts, 'rank1')} | {mean_std(control, 'mAP') if control else '-'} | "
+              f"{paired(pts, control) if control else '-'} | {np.mean([p['bytes'] for p in pts]) / 1e6:.2f} MB | "
               f"{np.mean([p['compressed'] for p in pts]) / 1e6:.2f} MB |")
 
 
@@ -238,6 +253,41 @@ def print_cost(batch: int, steps: int) -> None:
               f"{r['gflops'] / base['gflops']:.3f}x |")
 
 
+# ---------------------------------------------------------------------------------------------- tables
+def paired(rows: list, base: list, key: str = "mAP") -> str:
+    """Mean ± std over seeds of ``row - base`` (same seed: the same synthetic data and initialisation), and on
+    how many seeds it is positive."""
+    by_seed = {b["seed"]: b[key] for b in base}
+    diffs = [r[key] - by_seed[r["seed"]] for r in rows if r["seed"] in by_seed]
+    return f"{np.mean(diffs):+.2f} ± {np.std(diffs):.2f} (higher on {sum(d > 0 for d in diffs)}/{len(diffs)} seeds)"
+
+
+def print_tables(runs: dict, modalities: bool, fusion: bool, missing: bool) -> None:
+    """The modality, fusion and missing-modality tables from ``{(subset, fusion): [run per seed]}``."""
+    if modalities:
+        best_single = max(("R", "N", "T"), key=lambda m: np.mean([r["mAP"] for r in runs[(m, "token")]]))
+        print(f"\n## Modalities (trained and tested on the subset)\n\n| modalities | mAP | Rank-1 | mAP vs "
+              f"{best_single} alone, paired |\n|---|---|---|---|")
+        for subset in SUBSETS:
+            rs = runs[(subset, "token")]
+            diff = paired(rs, runs[(best_single, "token")]) if subset != best_single else ""
+            print(f"| {'+'.join(subset)} | {mean_std(rs, 'mAP')} | {mean_std(rs, 'rank1')} | {diff} |")
+    if fusion:
+        print("\n## Fusion (RGB+NIR+TIR)\n\n| fusion | mAP | Rank-1 | mAP vs the fusion token, paired |\n"
+              "|---|---|---|---|")
+        for name, label in FUSION_LABELS.items():
+            rs = runs[("RNT", name)]
+            diff = paired(rs, runs[("RNT", "token")]) if name != "token" else ""
+            print(f"| {label} | {mean_std(rs, 'mAP')} | {mean_std(rs, 'rank1')} | {diff} |")
+    if missing:
+        rs = runs[("RNT", "token")]
+        print("\n## Missing modalities at test (the RGB+NIR+TIR model)\n\n| test setting | mAP | Rank-1 |\n"
+              "|---|---|---|")
+        for setting in rs[0]["missing"]:
+            pts = [r["missing"][setting] for r in rs]
+            print(f"| {setting} | {mean_std(pts, 'mAP')} | {mean_std(pts, 'rank1')} |")
+
+
 # ---------------------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -247,21 +297,32 @@ def main() -> None:
     ap.add_argument("--pruning", action="store_true", help="the pruning curve")
     ap.add_argument("--cost", action="store_true", help="cost against late fusion, 1-3 modalities; ViT-B-16")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--combo", default="fff", help="triplet combination while training (fff: see the docstring)")
     ap.add_argument("--points", nargs="*", type=float, default=[0.0, 0.2, 0.4, 0.6, 0.8, 0.9])
     ap.add_argument("--json", help="write every run's figures here")
     ap.add_argument("--cost-one", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--cost-batch", type=int, default=16)
     ap.add_argument("--cost-steps", type=int, default=5)
+    ap.add_argument("--from-json", help="print the tables of an earlier --json file instead of running")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        runs = {tuple(k.split("/")): v for k, v in saved.get("runs", {}).items()}
+        print_tables(runs, ("R", "token") in runs, ("RNT", "concat_cls") in runs,
+                     any("missing" in r for r in runs.get(("RNT", "token"), [])))
+        if saved.get("pruning"):
+            print_pruning(saved["pruning"], [r["target"] for r in saved["pruning"][0]])
+        return
     if args.cost_one:
         print(json.dumps(cost_one(args.cost_one[0], int(args.cost_one[1]), args.cost_batch, args.cost_steps)))
         return
     if not (args.modalities or args.fusion or args.missing or args.pruning or args.cost):
         ap.error("choose at least one of --modalities --fusion --missing --pruning --cost")
-    print(f"synthetic-multimodal, lreid-tiny-vit 128x64 (random init), GraFT ({args.combo}, hard mining), "
-          f"{args.epochs} epochs; seeds {args.seeds}; CPU {os.cpu_count()} cores", flush=True)
+    if args.modalities or args.fusion or args.missing or args.pruning:
+        print(f"synthetic-multimodal, lreid-tiny-vit 128x64 (random init), GraFT ({args.combo}, hard mining), "
+              f"{args.epochs} epochs; seeds {args.seeds}; CPU {os.cpu_count()} cores", flush=True)
     record: dict = {}
     runs: dict = {}
     wanted = []
@@ -279,23 +340,7 @@ def main() -> None:
             print(f"  {subset:3s} {fusion:11s} seed {seed}: mAP {r['mAP']:.2f} R1 {r['rank1']:.2f} | "
                   f"{r['wall_s']:.0f} s", flush=True)
     record["runs"] = {f"{k[0]}/{k[1]}": v for k, v in runs.items()}
-    if args.modalities:
-        print("\n## Modalities (trained and tested on the subset)\n\n| modalities | mAP | Rank-1 |\n|---|---|---|")
-        for subset in SUBSETS:
-            rs = runs[(subset, "token")]
-            print(f"| {'+'.join(subset)} | {mean_std(rs, 'mAP')} | {mean_std(rs, 'rank1')} |")
-    if args.fusion:
-        print("\n## Fusion (RGB+NIR+TIR)\n\n| fusion | mAP | Rank-1 |\n|---|---|---|")
-        for fusion, label in FUSION_LABELS.items():
-            rs = runs[("RNT", fusion)]
-            print(f"| {label} | {mean_std(rs, 'mAP')} | {mean_std(rs, 'rank1')} |")
-    if args.missing:
-        rs = runs[("RNT", "token")]
-        print("\n## Missing modalities at test (the RGB+NIR+TIR model)\n\n| test setting | mAP | Rank-1 |\n"
-              "|---|---|---|")
-        for setting in rs[0]["missing"]:
-            pts = [r["missing"][setting] for r in rs]
-            print(f"| {setting} | {mean_std(pts, 'mAP')} | {mean_std(pts, 'rank1')} |")
+    print_tables(runs, args.modalities, args.fusion, args.missing)
     if args.pruning:
         print(f"\nPruning: iterative global L1 with 1 fine-tuning epoch per step, points {args.points}", flush=True)
         curves = [pruning_curve(s, args.epochs, args.points, args.combo) for s in args.seeds]

@@ -260,6 +260,9 @@ def test_a_subset_of_modalities_trains_and_drops_at_test_time(modalities):
     feat = strategy.embed(query)["feat"]
     assert feat.shape == (len(query), strategy.model.visual.width)
     if m == 2:
+        _, other = adapted(GraFTConfig(), config)  # built for three modalities
+        with pytest.raises(ConfigError, match="set graft.num_modalities=2"):
+            other.embed(query)
         dropped = strategy.embed(query, drop_modalities=("tir",))["feat"]
         assert not torch.allclose(dropped, feat)
         with pytest.raises(ConfigError, match="the tuples hold rgb, tir"):

@@ -130,6 +130,10 @@ class GraFTPlugin:
     # ------------------------------------------------------------------ vision forward
     @hookimpl
     def lreid_vision_block_start(self, layer_index, context, encoder):
+        if layer_index == 0 and encoder.num_stacks > 1 and context.num_modalities != encoder.num_stacks:
+            raise ConfigError(f"graft num_modalities is {encoder.num_stacks} but the tuples hold "
+                              f"{context.num_modalities} modalities; set graft.num_modalities="
+                              f"{context.num_modalities} (--set graft.num_modalities={context.num_modalities})")
         if hasattr(encoder, "graft_fusion") and layer_index == self._start(encoder):
             if self.cfg.fusion != "token":  # vanilla fusion: keep the backbone's output for the joint blocks
                 context.record("graft_backbone", context.tokens)
