@@ -30,12 +30,10 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 
 import numpy as np
-from tables import mean_std
+from tables import mean_std, run_json
 
 #: Table 6-7's rows: the modality subsets, singles first.
 SUBSETS = ["R", "N", "T", "RN", "RT", "NT", "RNT"]
@@ -234,12 +232,11 @@ def print_cost(batch: int, steps: int) -> None:
     for m in (1, 2, 3):
         base = None
         for variant in ("late", "graft"):
-            out = subprocess.run([sys.executable, __file__, "--cost-one", variant, str(m), "--cost-batch", str(batch),
-                                  "--cost-steps", str(steps)], capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"| {m} | {names[variant]} | failed: {out.stderr[-300:]} | | | |")
+            r, err = run_json(__file__, "--cost-one", variant, str(m), "--cost-batch", str(batch),
+                              "--cost-steps", str(steps))
+            if r is None:
+                print(f"| {m} | {names[variant]} | failed: {err} | | | |")
                 continue
-            r = json.loads(out.stdout.strip().splitlines()[-1])
             base = base or r
             print(f"| {m} | {names[variant]} | {r['ms']:.1f} | {r['ms'] / base['ms']:.2f}x | "
                   f"{r['peak_growth_mb']:.0f} MB | {r['visual_params_m']:.2f} M |", flush=True)

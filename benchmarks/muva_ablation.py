@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tables import mean_std
+from tables import mean_std, run_json
 
 ROWS = ["baseline", "G", "G+H", "G+U", "G+L", "full", "stripes", "no_masks", "no_imp", "no_i2tce", "no_mask_loss"]
 LABELS = {"baseline": "baseline (CLIP-ReID, no plugin)", "G": "G", "G+H": "G+H", "G+U": "G+U", "G+L": "G+L",
@@ -179,12 +179,10 @@ def print_cost(batch: int, repeats: int) -> None:
     print("|---|---|---|")
     base = None
     for variant in ("baseline", "none", "ammsa"):
-        out = subprocess.run([sys.executable, __file__, "--cost-one", variant, "--cost-batch", str(batch),
-                              "--cost-repeats", str(repeats)], capture_output=True, text=True)
-        if out.returncode != 0:
-            print(f"| {names[variant]} | failed: {out.stderr[-300:]} | |")
+        r, err = run_json(__file__, "--cost-one", variant, "--cost-batch", str(batch), "--cost-repeats", str(repeats))
+        if r is None:
+            print(f"| {names[variant]} | failed: {err} | |")
             continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
         base = base or r
         print(f"| {names[variant]} | {r['images_per_s']:.0f} ({r['images_per_s'] / base['images_per_s']:.2f}x) | "
               f"{r['peak_growth_mb']:.0f} MB |")
@@ -241,15 +239,14 @@ def run_table(args) -> None:
     runs = []
     for row in args.rows:
         for seed in args.seeds:
-            cmd = [sys.executable, __file__, "--one", row, str(seed), "--epochs", str(args.epochs), "--ids",
+            cmd = ["--one", row, str(seed), "--epochs", str(args.epochs), "--ids",
                    str(args.ids), "--stage1-epochs", str(args.stage1_epochs)]
             if args.weights:
                 cmd += ["--weights", args.weights]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"{row} seed {seed}: failed\n{out.stderr[-1500:]}", flush=True)
+            r, err = run_json(__file__, *cmd, tail=1500)
+            if r is None:
+                print(f"{row} seed {seed}: failed\n{err}", flush=True)
                 continue
-            r = json.loads(out.stdout.strip().splitlines()[-1])
             runs.append(r)
             iou = ""
             if "iou" in r:

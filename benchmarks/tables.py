@@ -1,5 +1,10 @@
-"""What the ablation scripts share for their printed tables: ``mean ± std`` over seeds."""
+"""What the ablation scripts share: ``mean ± std`` over seeds for their tables, and one measurement per process."""
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Optional
 
 import numpy as np
 
@@ -8,3 +13,12 @@ def mean_std(rows: list[dict], key: str) -> str:
     """``"61.22 ± 4.53"``: mean and population standard deviation of ``row[key]`` over ``rows`` (seeds)."""
     values = [r[key] for r in rows]
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
+def run_json(script: str, *args: str, tail: int = 300) -> tuple[Optional[dict], str]:
+    """Run ``python script *args`` in a fresh process (its own peak memory) and read the JSON object on the last
+    line of its output: ``(result, "")``, or ``(None, the last tail characters of its stderr)`` when it failed."""
+    out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        return None, out.stderr[-tail:]
+    return json.loads(out.stdout.strip().splitlines()[-1]), ""

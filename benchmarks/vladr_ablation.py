@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tables import mean_std
+from tables import mean_std, run_json
 
 ROWS = ["baseline", "mtad", "cma", "full", "global_ida", "random_partition", "interpolation", "full_no_interpolation"]
 LABELS = {"baseline": "baseline (CLIP-ReID fine-tuning)", "mtad": "+MTAD", "cma": "+MTAD +CMA",
@@ -121,15 +121,14 @@ def main() -> None:
     runs = []
     for row in args.rows:
         for seed in args.seeds:
-            cmd = [sys.executable, __file__, "--one", row, str(seed), "--epochs", str(args.epochs), "--ids",
+            cmd = ["--one", row, str(seed), "--epochs", str(args.epochs), "--ids",
                    str(args.ids), "--stage1-epochs", str(args.stage1_epochs), "--set", *args.set]
             if args.weights:
                 cmd += ["--weights", args.weights]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"{row} seed {seed}: failed\n{out.stderr[-1500:]}", flush=True)
+            r, err = run_json(__file__, *cmd, tail=1500)
+            if r is None:
+                print(f"{row} seed {seed}: failed\n{err}", flush=True)
                 continue
-            r = json.loads(out.stdout.strip().splitlines()[-1])
             runs.append(r)
             print(f"  {row:17s} seed {seed}: zero-shot seen mAP {r['initial_seen_mAP']:.2f} | seen mAP {r['seen_mAP']:.2f} R1 {r['seen_rank1']:.2f} | unseen mAP "
                   f"{r['unseen_mAP']:.2f} R1 {r['unseen_rank1']:.2f} | {r['wall_s_per_experience']:.1f} s/exp, "
