@@ -29,7 +29,8 @@ class RunConfig:
         ``warmup_factor`` over ``warmup_epochs``, then ``gamma`` at each of ``milestones``) or ``"cosine"``
         (linear warm-up from ``warmup_factor``, then cosine decay to ``min_lr_factor`` x lr at ``epochs``).
         batch_p, batch_k: identities per batch and images per identity (P x K sampler).
-        id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses.
+        id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses (``triplet_margin=None``:
+            the soft-margin triplet ``log(1 + exp(d_ap - d_an))``, as MambaPro and TransReID's variants use).
         amp: ``None``, ``"bf16"`` or ``"fp16"`` autocast.
     Evaluation:
         eval_metric: ``"cosine"`` (L2-normalised features, the default) or ``"euclidean"`` (squared).
@@ -73,7 +74,7 @@ class RunConfig:
     id_weight: float = 1.0
     triplet_weight: float = 1.0
     label_smoothing: float = 0.1
-    triplet_margin: float = 0.3
+    triplet_margin: Optional[float] = 0.3
     amp: Optional[str] = None
     modality_stacks: int = 1
     # evaluation
