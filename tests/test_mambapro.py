@@ -201,3 +201,35 @@ def test_mambapro_learns_on_the_synthetic_rgbnt_stream():
     after = strategy.evaluate_domains(bench)[name]["mAP"]
     assert {"id", "triplet"} <= set(strategy.loss_terms)
     assert after > before + 5, (before, after)
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("name, dataset", [("mambapro_rgbnt201.py", "rgbnt201"), ("mambapro_msvr310.py", "msvr310")])
+def test_the_examples_stop_before_training_with_the_check_report(tmp_path, name, dataset):
+    from click.testing import CliRunner
+
+    from lifelong_reid.cli import main
+
+    r = CliRunner().invoke(main, ["run", str(EXAMPLES / name), "--data-root", str(tmp_path), "--output",
+                                  str(tmp_path / "out")])
+    assert r.exit_code == 2, r.output
+    assert f"stream supervised:{dataset}: NOT ready" in r.output and f"missing    {dataset}" in r.output
+
+
+def test_the_recipes_and_the_synthetic_variant():
+    from lifelong_reid.experiment import load_experiment, resolve_config
+
+    real = resolve_config(load_experiment(EXAMPLES / "mambapro_rgbnt201.py"))
+    assert (real.lr, real.weight_decay, real.bias_lr_mult, real.epochs, real.warmup_epochs, real.image_size) == \
+        (3.5e-4, 1e-4, 2.0, 60, 10, [256, 128])
+    assert (real.id_weight, real.triplet_weight, real.triplet_margin, real.min_lr_factor) == (0.25, 1.0, None, 0.001)
+    assert real.plugins["mambapro"] == {"direct": True}
+    vehicles = resolve_config(load_experiment(EXAMPLES / "mambapro_msvr310.py"))
+    assert vehicles.image_size == [128, 256] and vehicles.plugins["mambapro"] == {"direct": False}
+    module = load_experiment(EXAMPLES / "mambapro_rgbnt201.py")
+    cfg = resolve_config(module, synthetic=True)
+    assert (cfg.model, cfg.device, cfg.image_size) == ("lreid-tiny-vit", "cpu", [128, 64])
+    b = module.stream(cfg)
+    assert b.name == "synthetic-multimodal" and len(b.train_stream) == 1
