@@ -71,8 +71,7 @@ def train_and_test(seed: int, epochs: int, combo: str, modalities: str = "RNT", 
                    missing: bool = False) -> dict:
     """Train GraFT on the ``modalities`` of the synthetic tuples; mAP / Rank-1 on its test split (and, with
     ``missing``, every missing-modality setting)."""
-    from lifelong_reid.evaluation import evaluate_missing_modalities
-    from lifelong_reid.evaluation.multimodal import model_level_embed
+    from lifelong_reid.evaluation import evaluate_strategy_missing_modalities
 
     t0 = time.perf_counter()
     strategy = make_strategy(seed, epochs, {"combo": combo, "mining": "hard", "fusion": fusion,
@@ -85,9 +84,7 @@ def train_and_test(seed: int, epochs: int, combo: str, modalities: str = "RNT", 
            "wall_s": time.perf_counter() - t0}
     if missing:
         _, query, gallery = next(bench.eval_sets())
-        q, g = strategy.embed(query), strategy.embed(gallery)
-        table = evaluate_missing_modalities(model_level_embed(strategy, query, gallery), q["pids"], g["pids"],
-                                            q["camids"], g["camids"])
+        table = evaluate_strategy_missing_modalities(strategy, query, gallery)
         out["missing"] = {k: {"mAP": v["mAP"], "rank1": v["rank1"]} for k, v in table.items()}
     return out
 

@@ -83,8 +83,7 @@ def make_strategy(row: str, seed: int, epochs: int, weights):
 
 def one_run(row: str, seed: int, epochs: int, weights, missing: bool) -> dict:
     from lifelong_reid.data import build_transforms
-    from lifelong_reid.evaluation import evaluate_missing_modalities
-    from lifelong_reid.evaluation.multimodal import model_level_embed
+    from lifelong_reid.evaluation import evaluate_strategy_missing_modalities
     from lifelong_reid.plugins.mambapro import trainable_parameters
     from lifelong_reid.streams import build_stream
 
@@ -100,9 +99,7 @@ def one_run(row: str, seed: int, epochs: int, weights, missing: bool) -> dict:
            "wall_s": time.perf_counter() - t0}
     if missing:
         _, query, gallery = next(bench.eval_sets())
-        q, g = strategy.embed(query), strategy.embed(gallery)
-        table = evaluate_missing_modalities(model_level_embed(strategy, query, gallery), q["pids"], g["pids"],
-                                            q["camids"], g["camids"])
+        table = evaluate_strategy_missing_modalities(strategy, query, gallery)
         out["missing"] = {k: {"mAP": v["mAP"], "rank1": v["rank1"]} for k, v in table.items()}
     return out
 

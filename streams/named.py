@@ -31,7 +31,8 @@ def stream_names() -> list[str]:
 
 
 def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, transforms: Optional[tuple] = None,
-                 ids_per_domain: Optional[int] = None, seed: int = 0, modalities=None, **synthetic) -> ReIDBenchmark:
+                 ids_per_domain: Optional[int] = None, seed: int = 0, modalities=None, check: bool = False,
+                 **synthetic) -> ReIDBenchmark:
     """Build the stream called ``name`` (see the module docstring).
 
     Args:
@@ -39,6 +40,7 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
         ids_per_domain: training identities kept per domain in ``lifelong:`` streams (default: all).
         seed, synthetic: for ``synthetic-setting1``: seed and :class:`~lifelong_reid.synthetic.SyntheticDomain`
             sizes (``num_train_ids``, ``num_test_ids``, ``num_cameras``, ``images_per_camera``).
+        check: check every dataset of a real stream first (:func:`~lifelong_reid.data.check.require_stream`).
         modalities: for multi-modal streams (``synthetic-multimodal``, ``supervised:rgbnt201`` /
             ``rgbnt100`` / ``msvr310``): the modalities the tuples keep, e.g. ``"RT"`` or ``["rgb", "tir"]``
             (:func:`~lifelong_reid.data.modality_subset.parse_modalities`); default all three.
@@ -46,6 +48,9 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
     Raises:
         ConfigError: unknown name, a real stream without ``data_root``, or ``modalities`` for a stream
             without tuples.
+        DatasetLayoutError: a dataset is missing or malformed; with ``check``, before anything is read, with the
+            whole ``lreid datasets check DATA --stream NAME`` report as the message (what experiment files use
+            to stop before training).
         DatasetLayoutError: a dataset is missing or malformed.
     """
     if modalities is not None and name != "synthetic-multimodal" and not name.startswith("supervised:"):
@@ -68,6 +73,10 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
         from lifelong_reid.streams.synthetic import synthetic_dg_stream
 
         return synthetic_dg_stream(seed=seed, transforms=transforms, **synthetic)
+    if check:
+        from lifelong_reid.data.check import require_stream
+
+        require_stream(name, data_root)
     if data_root is None:
         raise ConfigError(f"stream {name!r} reads real datasets: pass --data-root (or use synthetic-setting1)")
     from lifelong_reid.data.registry import read_dataset

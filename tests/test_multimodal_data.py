@@ -144,6 +144,9 @@ def test_model_level_missing_modality_evaluation(tmp_path):
                                       [s.camid for s in d.gallery])
     assert list(res)[:2] == ["all", "M (RGB)"] and len(res) == 7
     assert res["all"] != res["M (RGB)"]
+    from lifelong_reid.evaluation import evaluate_strategy_missing_modalities
+
+    assert evaluate_strategy_missing_modalities(strategy, q, g) == res  # one call, the same table
     x = torch.zeros(1, 3, 3, 4, 4)
     assert torch.equal(blank_modalities(x, ("nir",))[0, 0], x[0, 0])
     assert not torch.equal(blank_modalities(x, ("nir",))[0, 1], x[0, 1])

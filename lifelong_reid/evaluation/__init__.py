@@ -21,12 +21,14 @@ from lifelong_reid.evaluation.evaluator import ReIDEvaluator
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
 from lifelong_reid.evaluation.rerank import KReciprocalReranker, k_reciprocal_distances
 from lifelong_reid.evaluation.search import knn
-from lifelong_reid.evaluation.multimodal import evaluate_missing_modalities, feature_level_embed, fuse
+from lifelong_reid.evaluation.multimodal import (evaluate_missing_modalities, evaluate_strategy_missing_modalities,
+                                                 feature_level_embed, fuse)
 from lifelong_reid.evaluation.cross_modality import (average_trials, evaluate_both_directions, evaluate_gallery_trials,
                                                      evaluate_sysu_mm01, sample_gallery)
 
 __all__ = ["evaluate_features", "evaluate_distances", "Protocol", "get_protocol", "protocol_names",
            "register_protocol", "ReIDEvaluator", "AccuracyMatrix", "KReciprocalReranker", "k_reciprocal_distances",
            "knn", "average_trials", "evaluate_both_directions", "evaluate_gallery_trials", "evaluate_sysu_mm01",
-           "sample_gallery", "evaluate_missing_modalities", "feature_level_embed", "fuse"]
+           "sample_gallery", "evaluate_missing_modalities", "evaluate_strategy_missing_modalities",
+           "feature_level_embed", "fuse"]
 

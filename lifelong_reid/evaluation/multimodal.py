@@ -89,3 +89,28 @@ def evaluate_missing_modalities(embed: Callable, query_pids, gallery_pids, query
                                                        query_pids, gallery_pids, query_camids, gallery_camids,
                                                        protocol=protocol, **options)
     return out
+
+
+def evaluate_strategy_missing_modalities(strategy, query_dataset, gallery_dataset, *,
+                                         modalities: Sequence[str] = MODALITIES, **options) -> dict:
+    """:func:`evaluate_missing_modalities` of ``strategy``'s model on eval-mode query / gallery tuple datasets
+    (the dropped modalities' images black, :func:`model_level_embed`), with the pids and cameras read from one
+    full pass that also serves the ``all`` row.
+
+    Args:
+        modalities: the tuples' modalities (a stream restricted with ``modalities=`` holds fewer).
+        options: passed to :func:`~lifelong_reid.evaluation.evaluate_features` (``protocol``, ...).
+
+    Returns:
+        ``{"all": metrics, "M (RGB)": metrics, ...}``.
+    """
+    full = {"query": strategy.embed(query_dataset, desc="query"),
+            "gallery": strategy.embed(gallery_dataset, desc="gallery")}
+    dropped_embed = model_level_embed(strategy, query_dataset, gallery_dataset)
+
+    def embed(split, dropped):
+        return full[split]["feat"] if not dropped else dropped_embed(split, dropped)
+
+    return evaluate_missing_modalities(embed, full["query"]["pids"], full["gallery"]["pids"],
+                                       full["query"]["camids"], full["gallery"]["camids"], modalities=modalities,
+                                       **options)

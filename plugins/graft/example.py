@@ -50,9 +50,6 @@ def synthetic_stream(config):
 
 def real_stream(name: str, config):
     """``supervised:NAME`` after checking the dataset (else the ``lreid datasets check`` report is the error)."""
-    from lifelong_reid.data.check import require_stream
     from lifelong_reid.streams import build_stream
 
-    stream = f"supervised:{name}"
-    require_stream(stream, config.data_root)
-    return build_stream(stream, config.data_root, transforms=transforms(config))
+    return build_stream(f"supervised:{name}", config.data_root, transforms=transforms(config), check=True)

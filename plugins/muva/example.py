@@ -51,12 +51,10 @@ def real_stream(config):
     :data:`DEFAULT_PROTOCOL`), after checking every dataset (else the ``lreid datasets check`` report is the
     error). Part boxes from ``config.extra["part_boxes"]`` (a JSON written by ``lreid ground``) are attached to
     the training domain."""
-    from lifelong_reid.data.check import require_stream
     from lifelong_reid.streams import build_stream
 
     name = config.extra.get("protocol", DEFAULT_PROTOCOL)
-    require_stream(name, config.data_root)
-    benchmark = build_stream(name, config.data_root, transforms=transforms(config))
+    benchmark = build_stream(name, config.data_root, transforms=transforms(config), check=True)
     boxes = config.extra.get("part_boxes")
     if boxes:
         benchmark = attach_boxes(benchmark, boxes, config)

@@ -38,11 +38,9 @@ def synthetic_stream(config):
 def real_stream(name: str, config):
     """A named real stream, after checking that every dataset is readable (else the check's report is the
     error); captions from ``config.extra["captions"]`` (a JSON) are attached to every domain when given."""
-    from lifelong_reid.data.check import require_stream
     from lifelong_reid.streams import build_stream
 
-    require_stream(name, config.data_root)
-    benchmark = build_stream(name, config.data_root, transforms=build_transforms(config.image_size))
+    benchmark = build_stream(name, config.data_root, transforms=build_transforms(config.image_size), check=True)
     captions = config.extra.get("captions")
     if captions:
         from lifelong_reid.data.side_info import attach_side_info, load_captions
