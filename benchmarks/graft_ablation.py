@@ -33,7 +33,7 @@ import resource
 import time
 
 import numpy as np
-from tables import mean_std, run_json
+from tables import mean_std, paired, run_json
 
 #: Table 6-7's rows: the modality subsets, singles first.
 SUBSETS = ["R", "N", "T", "RN", "RT", "NT", "RNT"]
@@ -147,19 +147,15 @@ def cost_one(variant: str, m: int, batch: int, steps: int) -> dict:
 
     from lifelong_reid import RunConfig
     from lifelong_reid.models import build_model
-    from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.plugins.graft import GraFTConfig, GraFTPlugin
+    from lifelong_reid.testing import attach_plugin
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model(RunConfig(model="lreid-tiny-vit", pretrained=None, image_size=[128, 64], device="cpu"))
     model.reset_classifier(batch // 4)
     if variant == "graft":
-        pm = get_plugin_manager()
-        plugin = GraFTPlugin(GraFTConfig(num_modalities=m))
-        register(pm, plugin)
-        model.hook = pm.hook
-        plugin.lreid_adapt_model(model)
+        attach_plugin(model, GraFTPlugin(GraFTConfig(num_modalities=m)), batch // 4)
     model.train()
     key = "graft" if variant == "graft" else "global"
     x = torch.randn(batch, m, 3, 128, 64)
@@ -193,8 +189,8 @@ def cost_vit_b16() -> list[dict]:
 
     from lifelong_reid import RunConfig
     from lifelong_reid.models import build_model
-    from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.plugins.graft import GraFTConfig, GraFTPlugin
+    from lifelong_reid.testing import attach_plugin
 
     rows = []
     for m in (1, 2, 3):
@@ -203,12 +199,7 @@ def cost_vit_b16() -> list[dict]:
                                modality_stacks=m if variant == "late_separate" else 1)
             model = build_model(config)
             if variant == "graft":
-                pm = get_plugin_manager()
-                plugin = GraFTPlugin(GraFTConfig(num_modalities=m))
-                register(pm, plugin)
-                model.hook = pm.hook
-                model.reset_classifier(50)
-                plugin.lreid_adapt_model(model)
+                attach_plugin(model, GraFTPlugin(GraFTConfig(num_modalities=m)), 50)
             model.train()
             counter = FlopCounterMode(display=False)
             with counter, torch.no_grad():
@@ -248,14 +239,6 @@ def print_cost(batch: int, steps: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- tables
-def paired(rows: list, base: list, key: str = "mAP") -> str:
-    """Mean ± std over seeds of ``row - base`` (same seed: the same synthetic data and initialisation), and on
-    how many seeds it is positive."""
-    by_seed = {b["seed"]: b[key] for b in base}
-    diffs = [r[key] - by_seed[r["seed"]] for r in rows if r["seed"] in by_seed]
-    return f"{np.mean(diffs):+.2f} ± {np.std(diffs):.2f} (higher on {sum(d > 0 for d in diffs)}/{len(diffs)} seeds)"
-
-
 def print_tables(runs: dict, modalities: bool, fusion: bool, missing: bool) -> None:
     """The modality, fusion and missing-modality tables from ``{(subset, fusion): [run per seed]}``."""
     if modalities:

@@ -29,7 +29,7 @@ import resource
 import time
 
 import numpy as np
-from tables import mean_std, run_json
+from tables import mean_std, paired, run_json
 
 from lifelong_reid.plugins.mambapro.example import TINY_MA
 
@@ -113,11 +113,7 @@ def print_tables(runs: list, rows: list) -> None:
         rs = by_row[row]
         if not rs:
             continue
-        diff = ""
-        if base and row != "baseline":
-            seeds = {b["seed"]: b["mAP"] for b in base}
-            d = [r["mAP"] - seeds[r["seed"]] for r in rs if r["seed"] in seeds]
-            diff = f"{np.mean(d):+.2f} ± {np.std(d):.2f} (higher on {sum(v > 0 for v in d)}/{len(d)} seeds)"
+        diff = paired(rs, base) if base and row != "baseline" else ""
         print(f"| {LABELS[row]} | {mean_std(rs, 'mAP')} | {mean_std(rs, 'rank1')} | {diff} | "
               f"{rs[0]['trainable'] / 1e6:.3f} M of {rs[0]['total'] / 1e6:.2f} M | "
               f"{np.mean([r['wall_s'] for r in rs]):.0f} |")
@@ -200,8 +196,8 @@ def iteration_cost(variant: str, batch: int, steps: int) -> dict:
 
     from lifelong_reid import RunConfig
     from lifelong_reid.models import build_model
-    from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.plugins.mambapro import MambaProConfig, MambaProPlugin, trainable_parameters
+    from lifelong_reid.testing import attach_plugin
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -209,11 +205,8 @@ def iteration_cost(variant: str, batch: int, steps: int) -> dict:
     model.reset_classifier(batch // 4)
     key = "logits"
     if variant != "clip_ft":
-        pm = get_plugin_manager()
-        plugin = MambaProPlugin(MambaProConfig(num_cameras=3, freeze_encoder=variant == "mambapro"))
-        register(pm, plugin)
-        model.hook = pm.hook
-        plugin.lreid_adapt_model(model, None)
+        attach_plugin(model, MambaProPlugin(MambaProConfig(num_cameras=3, freeze_encoder=variant == "mambapro")),
+                      batch // 4)
         key = "mambapro_logits"
     model.train()
     x, y = torch.randn(batch, 3, 3, 128, 64), torch.arange(batch) // 4
@@ -241,15 +234,11 @@ def vit_b16_parameters() -> dict:
     4 cameras): PFA, SRP, camera table, MA, heads, and the frozen encoder."""
     from lifelong_reid import RunConfig
     from lifelong_reid.models import build_model
-    from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.plugins.mambapro import MambaProConfig, MambaProPlugin
+    from lifelong_reid.testing import attach_plugin
 
     model = build_model(RunConfig(model="ViT-B-16", pretrained=None, image_size=[256, 128], device="cpu"))
-    model.reset_classifier(171)
-    pm = get_plugin_manager()
-    plugin = MambaProPlugin(MambaProConfig(num_cameras=4))
-    register(pm, plugin)
-    plugin.lreid_adapt_model(model, None)
+    attach_plugin(model, MambaProPlugin(MambaProConfig(num_cameras=4)), 171)
     count = lambda prefix: sum(p.numel() for n, p in model.named_parameters() if n.startswith(prefix))  # noqa: E731
     parts = {"PFA": count("visual.adapters.mambapro_pfa"),
              "SRP": count("visual.mambapro_prompts") + count("visual.mambapro_transfer"),

@@ -106,19 +106,15 @@ def cost_tiny(variant: str, batch: int, repeats: int) -> dict:
     import torch
 
     from lifelong_reid.models import build_model
-    from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.plugins.muva import MUVAConfig, MUVAPlugin
+    from lifelong_reid.testing import attach_plugin
 
     torch.set_num_threads(1)
     config = base_config(0, 1, None)
     model = build_model(config).eval()
     if variant != "baseline":
-        pm = get_plugin_manager()
-        plugin = MUVAPlugin(MUVAConfig(masks="ammsa" if variant == "ammsa" else "none", rmp_heads=2, rmp_hidden=32))
-        register(pm, plugin)
-        model.hook = pm.hook
-        model.reset_classifier(10)
-        plugin.lreid_adapt_model(model)
+        attach_plugin(model, MUVAPlugin(MUVAConfig(masks="ammsa" if variant == "ammsa" else "none", rmp_heads=2,
+                                                   rmp_hidden=32)), 10)
         model.eval()
     x = torch.randn(batch, 3, *config.image_size)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -143,20 +139,15 @@ def cost_vit_b16() -> list[dict]:
 
     from lifelong_reid import RunConfig
     from lifelong_reid.models import build_model
-    from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.plugins.muva import MUVAConfig, MUVAPlugin
+    from lifelong_reid.testing import attach_plugin
 
     rows = []
     for variant in ("baseline", "none", "ammsa"):
         config = RunConfig(model="ViT-B-16", pretrained=None, image_size=[256, 128], device="cpu")
         model = build_model(config).eval()
         if variant != "baseline":
-            pm = get_plugin_manager()
-            plugin = MUVAPlugin(MUVAConfig(masks=variant, rmp_heads=8))
-            register(pm, plugin)
-            model.hook = pm.hook
-            model.reset_classifier(751)
-            plugin.lreid_adapt_model(model)
+            attach_plugin(model, MUVAPlugin(MUVAConfig(masks=variant, rmp_heads=8)), 751)
             model.eval()
         # counted in training mode: in eval mode without gradients nn.MultiheadAttention takes a fused fast
         # path whose projections and attention the counter cannot see (only unmasked blocks take it, which

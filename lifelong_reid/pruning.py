@@ -22,17 +22,22 @@ from torch.nn.utils import prune
 from lifelong_reid.errors import ConfigError
 
 
-def prunable_weights(model) -> list[tuple[nn.Module, str]]:
-    """``(module, parameter name)`` of every weight matrix in the encoder's blocks (all modality stacks)."""
+def _block_modules(model):
+    """Every module inside the encoder's blocks, over all modality stacks (each block once)."""
     vis = model.visual
-    out = []
     for stack in (vis.blocks, *vis.modality_blocks):
         for block in stack:
-            for module in block.modules():
-                if isinstance(module, nn.MultiheadAttention):
-                    out.append((module, "in_proj_weight"))
-                elif isinstance(module, nn.Linear):
-                    out.append((module, "weight"))
+            yield from block.modules()
+
+
+def prunable_weights(model) -> list[tuple[nn.Module, str]]:
+    """``(module, parameter name)`` of every weight matrix in the encoder's blocks (all modality stacks)."""
+    out = []
+    for module in _block_modules(model):
+        if isinstance(module, nn.MultiheadAttention):
+            out.append((module, "in_proj_weight"))
+        elif isinstance(module, nn.Linear):
+            out.append((module, "weight"))
     return out
 
 
@@ -55,9 +60,7 @@ def prune_encoder(model, amount: float) -> None:
 
 
 def _attention_modules(model) -> list:
-    vis = model.visual
-    return [m for stack in (vis.blocks, *vis.modality_blocks) for block in stack for m in block.modules()
-            if isinstance(m, nn.MultiheadAttention)]
+    return [m for m in _block_modules(model) if isinstance(m, nn.MultiheadAttention)]
 
 
 def _refresh_out_proj(module, inputs):
@@ -139,7 +142,8 @@ def finetune(strategy, experience, epochs: int) -> None:
 
 
 def iterative_prune(strategy, experience, targets: Sequence[float], finetune_epochs: int = 1,
-                    evaluate: Optional[Callable] = None, callback: Optional[Callable] = None) -> list[dict]:
+                    evaluate: Optional[Callable] = None, callback: Optional[Callable] = None,
+                    sizes: bool = True) -> list[dict]:
     """Prune ``strategy.model``'s encoder to each cumulative sparsity of ``targets`` in turn (global L1 of the
     share of what remains that reaches it), fine-tuning ``finetune_epochs`` on ``experience`` after each round.
     A target at or below the current sparsity only measures (e.g. ``0.0`` first: the unpruned model).
@@ -148,10 +152,11 @@ def iterative_prune(strategy, experience, targets: Sequence[float], finetune_epo
         targets: non-decreasing shares in ``[0, 1)``, e.g. :func:`prune_schedule` or ``[0, 0.2, ..., 0.9]``.
         evaluate: ``strategy -> dict`` of metrics merged into each round's row.
         callback: called with each row as soon as it is measured (progress).
+        sizes: measure each round's file size (serialises and compresses the whole state every round).
 
     Returns:
         One row per target: ``{"target", "pruned" (measured share), "bytes", "compressed" (of
-        :func:`exported_state`), **evaluate(strategy)}``.
+        :func:`exported_state`; only with ``sizes``), **evaluate(strategy)}``.
 
     Raises:
         ConfigError: a target outside ``[0, 1)``, decreasing targets, or ``finetune_epochs < 0``.
@@ -167,8 +172,9 @@ def iterative_prune(strategy, experience, targets: Sequence[float], finetune_epo
             if finetune_epochs:
                 finetune(strategy, experience, finetune_epochs)
             done = target
-        raw, packed = compressed_size(exported_state(strategy.model))
-        row = {"target": target, "pruned": pruned_share(strategy.model), "bytes": raw, "compressed": packed}
+        row = {"target": target, "pruned": pruned_share(strategy.model)}
+        if sizes:
+            row["bytes"], row["compressed"] = compressed_size(exported_state(strategy.model))
         if evaluate is not None:
             row.update(evaluate(strategy))
         rows.append(row)
@@ -177,12 +183,16 @@ def iterative_prune(strategy, experience, targets: Sequence[float], finetune_epo
     return rows
 
 
+def _serialize(state: dict) -> bytes:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
 def compressed_size(state: dict) -> tuple[int, int]:
     """``(bytes, zlib-compressed bytes)`` of ``torch.save(state)``: dense storage keeps the size, compression
     shows what the zeros could save."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    raw = buf.getvalue()
+    raw = _serialize(state)
     return len(raw), len(zlib.compress(raw, 6))
 
 
@@ -230,7 +240,7 @@ def prune_checkpoint(checkpoint: str | Path, amount: float, output: Optional[str
     strategy = load_strategy(path, device=None if finetune_epochs else "cpu", progress=False, plugins=plugins,
                              overrides=overrides)
     experience = module.stream(strategy.config).train_stream[-1] if finetune_epochs else None
-    rows = iterative_prune(strategy, experience, targets, finetune_epochs=finetune_epochs,
+    rows = iterative_prune(strategy, experience, targets, finetune_epochs=finetune_epochs, sizes=False,
                            callback=lambda r: echo(f"round: {100 * r['pruned']:.1f}% of the encoder's weights pruned"))
     make_permanent(strategy.model)
     strategy.model.cpu()
@@ -239,12 +249,12 @@ def prune_checkpoint(checkpoint: str | Path, amount: float, output: Optional[str
     state["pruned"] = {"amount": amount, "rounds": rounds, "finetune_epochs": finetune_epochs,
                        "method": "global L1 unstructured", "source": str(path)}
     out = Path(output) if output else path.with_name(f"{path.stem}_pruned{round(amount * 100)}.pt")
-    atomic_write_bytes(out, lambda f: torch.save(state, f))
+    raw = _serialize(state)  # serialised once: written, and compressed for the report
+    atomic_write_bytes(out, lambda f: f.write(raw))
     zeros, total = sparsity(strategy.model)
     params = sum(p.numel() for p in strategy.model.parameters())
     nonzero = sum(int((p != 0).sum()) for p in strategy.model.parameters())
-    size, packed = compressed_size(state)
-    src_size, src_packed = compressed_size(original)
     return {"output": str(out), "zeros": zeros, "total": total, "nonzero_params": nonzero, "params": params,
-            "bytes": out.stat().st_size, "compressed_bytes": packed, "source_bytes": path.stat().st_size,
-            "source_compressed_bytes": src_packed, "rounds": rows}
+            "bytes": out.stat().st_size, "compressed_bytes": len(zlib.compress(raw, 6)),
+            "source_bytes": path.stat().st_size, "source_compressed_bytes": compressed_size(original)[1],
+            "rounds": rows}

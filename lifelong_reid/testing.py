@@ -80,6 +80,22 @@ def stream_of_kind(kind: str, config: RunConfig):
     raise ValueError(f"unknown stream kind {kind!r}; kinds: {', '.join(STREAMS)}")
 
 
+def attach_plugin(model, plugin, num_classes: int = 4):
+    """Put ``plugin`` on ``model`` without a strategy (forward passes, parameter and FLOP counts): a plugin
+    manager holding it and the always-on plugins, relayed to by the model's hooks, classifiers sized for
+    ``num_classes``, then ``lreid_adapt_model`` (``experience=None``, as when a checkpoint is loaded).
+
+    Returns:
+        The plugin manager.
+    """
+    pm = get_plugin_manager()
+    register(pm, plugin)
+    model.hook = pm.hook
+    model.reset_classifier(num_classes)
+    pm.hook.lreid_adapt_model(model=model, experience=None, strategy=None)
+    return pm
+
+
 def run_with_plugins(plugins: Iterable, output: Path, config: Optional[RunConfig] = None, benchmark=None,
                      block=()) -> dict:
     """Run plugin objects (with the always-on plugins, and the registry plugins named in

@@ -51,7 +51,6 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
         DatasetLayoutError: a dataset is missing or malformed; with ``check``, before anything is read, with the
             whole ``lreid datasets check DATA --stream NAME`` report as the message (what experiment files use
             to stop before training).
-        DatasetLayoutError: a dataset is missing or malformed.
     """
     if modalities is not None and name != "synthetic-multimodal" and not name.startswith("supervised:"):
         raise ConfigError(f"modalities= selects the modalities of multi-modal tuples; stream {name!r} has none "

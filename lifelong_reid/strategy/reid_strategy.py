@@ -278,7 +278,6 @@ class ReIDStrategy(SupervisedTemplate):
         self.optimizer = build_optimizer(self._param_groups(), self.config)
         for group in self.optimizer.param_groups:
             group["lr"] *= self.lr_factor
-        for group in self.optimizer.param_groups:
             for p in group["params"]:
                 if p in old.state:
                     self.optimizer.state[p] = old.state[p]
