@@ -19,6 +19,9 @@ Fixtures (enable them with ``pytest_plugins = ["lifelong_reid.testing"]`` in a t
 - ``lreid_plugin``: registers a plugin object for one test (``lreid_plugin(obj)`` returns a plugin manager
   holding it and the always-on plugins).
 
+Without a strategy (forward passes, parameter and FLOP counts, benchmarks): ``attach_plugin(model, plugin,
+num_classes)`` registers the plugin, relays the model's hooks to it and adapts the model.
+
 Streams (``stream=``): ``"lifelong"`` (2 synthetic domains + 1 unseen, 6 identities each), ``"multimodal"``
 (RGB/NIR/TIR tuples), ``"vi-unsupervised"`` (visible + near-infrared cameras, identities hidden).
 """

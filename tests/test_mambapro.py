@@ -233,3 +233,15 @@ def test_the_recipes_and_the_synthetic_variant():
     assert (cfg.model, cfg.device, cfg.image_size) == ("lreid-tiny-vit", "cpu", [128, 64])
     b = module.stream(cfg)
     assert b.name == "synthetic-multimodal" and len(b.train_stream) == 1
+
+
+def test_attach_plugin_puts_a_plugin_on_a_bare_model():
+    from lifelong_reid.testing import attach_plugin
+
+    model = build_model(tiny_config())
+    pm = attach_plugin(model, MambaProPlugin(MambaProConfig(num_cameras=2)), num_classes=5)
+    assert model.hook is pm.hook and pm.has_plugin("core")  # the always-on plugins come along
+    assert "mambapro" in model.heads and model.heads["mambapro"].classifier.out_features == 5
+    assert "mambapro_pfa" in model.visual.adapters
+    with torch.no_grad():
+        assert model.eval()(torch.randn(2, 3, 3, 64, 32))["mambapro_logits"].shape == (2, 5)
