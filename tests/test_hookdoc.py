@@ -19,4 +19,4 @@ def test_every_hook_and_its_built_in_implementers_are_listed():
         assert f"### `{fn.__name__}(" in text
     assert "### `lreid_assign_targets(strategy, experience, dataset, epoch, iteration)`\n\n*firstresult*" in text
     section = text.split("### `lreid_adapt_model(")[1].split("###")[0]
-    assert "Built-in implementations: `graft`, `mambapro`, `muva`, `vladr`." in section
+    assert "Built-in implementations: `firm`, `graft`, `mambapro`, `muva`, `vladr`." in section

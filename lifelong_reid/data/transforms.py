@@ -1,8 +1,8 @@
 """CLIP-ReID-style image transforms (torchvision transforms v2), with geometric side information that
 follows the image.
 
-Train: resize (bicubic) -> horizontal flip (p=0.5) -> pad 10 -> random crop back -> tensor -> normalise
--> optional random erasing (Zhong et al., AAAI 2020; p=0.5, random pixel values, as timm's ``mode='pixel'``).
+Train: resize (bicubic) -> horizontal flip (p=0.5) -> pad 10 -> random crop back -> tensor -> optional
+channel exchange (visible-infrared ReID) -> normalise -> optional random erasing (Zhong et al., AAAI 2020; p=0.5, random pixel values, as timm's ``mode='pixel'``).
 Eval: resize (bilinear, as CLIP-ReID's test transform) -> tensor -> normalise.
 
 A transform takes a PIL image, a list of PIL images (one per modality of a multi-modal tuple), or a dict
@@ -41,8 +41,46 @@ class ToFloatImage(T.Transform):
         return tv_tensors.wrap(inpt.float().div(255), like=inpt)
 
 
+class ChannelExchange(T.Transform):
+    """With probability ``p``, replace the three channels of a float image by one of them or by its luminance,
+    drawn uniformly (Ye et al., "Channel Augmented Joint Learning for Visible-Infrared Recognition", ICCV 2021,
+    the ``ChannelExchange`` of their code, used on the visible images by ADCA and PGM): colour is what infrared
+    images lack, so visible images lose it too. An image whose channels are already equal (an infrared crop)
+    is unchanged. Boxes and masks pass through.
+
+    Raises:
+        ConfigError: ``p`` outside ``[0, 1]``.
+    """
+
+    _transformed_types = (tv_tensors.Image,)
+    #: ITU-R BT.601 luma weights (the reference code's grey channel).
+    LUMA = (0.2989, 0.5870, 0.1140)
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ConfigError(f"channel_exchange must be a probability in [0, 1], got {p}")
+        self.p = p
+
+    def make_params(self, flat_inputs: list) -> dict:
+        apply = bool(torch.rand(()) < self.p)
+        return {"choice": int(torch.randint(0, 4, ())) if apply else None}
+
+    def transform(self, inpt: Any, params: dict) -> Any:
+        choice = params["choice"]
+        if choice is None or inpt.shape[-3] != 3:
+            return inpt
+        if choice < 3:
+            one = inpt[..., choice:choice + 1, :, :]
+        else:
+            w = torch.tensor(self.LUMA, dtype=inpt.dtype, device=inpt.device).view(3, 1, 1)
+            one = (inpt * w).sum(-3, keepdim=True)
+        return tv_tensors.wrap(one.expand_as(inpt).clone(), like=inpt)
+
+
 def build_transforms(size: Sequence[int] = (256, 128), *, flip: float = 0.5, pad: int = 10,
-                     random_erasing: float = 0.0, mean=CLIP_MEAN, std=CLIP_STD, per_modality: str = "shared"):
+                     random_erasing: float = 0.0, mean=CLIP_MEAN, std=CLIP_STD, per_modality: str = "shared",
+                     channel_exchange: float = 0.0):
     """Return ``(train_transform, eval_transform)`` mapping a PIL image to a ``(3, H, W)`` float tensor (see
     the module docstring for tuples and side information).
 
@@ -53,9 +91,11 @@ def build_transforms(size: Sequence[int] = (256, 128), *, flip: float = 0.5, pad
         random_erasing: probability of random erasing (0 disables it).
         mean, std: per-channel normalisation (CLIP's by default).
         per_modality: ``"shared"`` (one draw for all modalities of a tuple) or ``"independent"``.
+        channel_exchange: probability of :class:`ChannelExchange` (0 disables it; visible-infrared ReID).
 
     Raises:
-        ConfigError: ``size`` is not two positive integers, or an unknown ``per_modality``.
+        ConfigError: ``size`` is not two positive integers, an unknown ``per_modality``, or a probability outside
+            ``[0, 1]``.
     """
     size = tuple(int(v) for v in size)
     if len(size) != 2 or min(size) <= 0:
@@ -67,7 +107,10 @@ def build_transforms(size: Sequence[int] = (256, 128), *, flip: float = 0.5, pad
         train.append(T.RandomHorizontalFlip(flip))
     if pad > 0:
         train += [T.Pad(pad), T.RandomCrop(size)]
-    train += [T.ToImage(), ToFloatImage(), T.Normalize(mean, std)]
+    train += [T.ToImage(), ToFloatImage()]
+    if channel_exchange > 0:
+        train.append(ChannelExchange(channel_exchange))
+    train.append(T.Normalize(mean, std))
     if random_erasing > 0:
         train.append(T.RandomErasing(p=random_erasing, value="random"))
     evaluation = T.Compose([T.Resize(size, interpolation=T.InterpolationMode.BILINEAR),

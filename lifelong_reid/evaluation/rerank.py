@@ -52,6 +52,9 @@ class KReciprocalReranker:
         k1, k2, lambda_value: the paper's defaults (20, 6, 0.3).
         backend: neighbour search, ``"torch"`` (exact, blocked) or ``"faiss"`` / ``"auto"``
             (:func:`~lifelong_reid.evaluation.search.knn`).
+        normalise_rows: divide squared distances by each row's maximum before ``exp(-d)`` (the re-ranking
+            reference code); ``False`` gives ``V`` rows ``softmax(-d)`` over ``R*(i)``, as the clustering code
+            of the unsupervised methods (ADCA's ``compute_jaccard_distance``) weighs them.
 
     Call with a slice (or index array) of queries to get ``(B, G)`` float32 distances (lower is closer).
 
@@ -60,7 +63,7 @@ class KReciprocalReranker:
     """
 
     def __init__(self, query_features, gallery_features, k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
-                 backend: str = "torch"):
+                 backend: str = "torch", normalise_rows: bool = True):
         if k1 < 1 or k2 < 1:
             raise ValueError(f"k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
         qf, gf = as_tensor(query_features).float(), as_tensor(gallery_features).float()
@@ -80,7 +83,8 @@ class KReciprocalReranker:
         else:
             _, neighbours = knn(x, x, k, metric="euclidean", backend=backend)
             row_max = knn(x, x, 1, metric="euclidean", largest=True, backend=backend)[0][:, 0]
-        self.row_max = row_max.clamp_min(torch.finfo(torch.float32).tiny)
+        self.row_max = row_max.clamp_min(torch.finfo(torch.float32).tiny) if normalise_rows else \
+            torch.ones_like(row_max)
         neighbours = neighbours.cpu()
         v = self._encode(x, neighbours, k1)
         if k2 != 1:
@@ -183,6 +187,70 @@ class KReciprocalReranker:
             jac = torch.from_numpy(self._jaccard(r)).to(self.device, torch.float32)
             out[s:s + len(r)] = (1 - self.lambda_value) * jac + self.lambda_value * orig
         return out
+
+
+def jaccard_graph(features, k1: int = 30, k2: int = 6, max_distance: float = 1.0, backend: str = "torch",
+                  normalise_rows: bool = False) -> sp.csr_matrix:
+    """The k-reciprocal Jaccard distances of a set of features to itself (Eq. 10), as a sparse graph: the
+    distance matrix unsupervised ReID clusters with DBSCAN (ADCA, PGM and the cluster-contrast family compute
+    it densely, ``N x N``; here only pairs whose encodings ``V_i``, ``V_j`` share support are stored, every
+    other pair being at distance 1).
+
+    Args:
+        features: ``(N, D)`` (L2-normalised for cosine-trained models).
+        k1, k2: as :class:`KReciprocalReranker` (ADCA / PGM: 30 and 6).
+        max_distance: keep pairs at distance ``<= max_distance`` only (DBSCAN needs no pair beyond its
+            ``eps``; a smaller graph is faster to build and to cluster).
+        backend: neighbour search (``"torch"``, ``"faiss"``, ``"auto"``).
+        normalise_rows: see :class:`KReciprocalReranker` (``False``: the clustering code's weights).
+
+    Returns:
+        ``(N, N)`` CSR matrix of distances in ``[0, 1]`` with sorted column indices; the diagonal (distance 0)
+        is stored explicitly, as every stored entry is (``sklearn``'s DBSCAN with ``metric="precomputed"``
+        treats stored entries as neighbours and absent ones as far).
+
+    Raises:
+        ValueError: see :class:`KReciprocalReranker`.
+    """
+    x = as_tensor(features).float()
+    rr = KReciprocalReranker(x, x[:0], k1, k2, 0.0, backend, normalise_rows=normalise_rows)
+    v_rows, v_cols = rr.v_rows, rr.v_cols
+    n = v_rows.shape[0]
+    blocks = []
+    col_nnz = np.diff(v_cols.indptr)
+    row_work = np.zeros(n, dtype=np.int64)  # (entry, column entry) pairs each row costs
+    np.add.at(row_work, np.repeat(np.arange(n), np.diff(v_rows.indptr)), col_nnz[v_rows.indices])
+    cum_work = np.cumsum(row_work)
+    budget = 2**22
+    start = 0
+    while start < n:
+        done = cum_work[start - 1] if start else 0
+        rows_end = min(n, max(start + 1, int(np.searchsorted(cum_work, done + budget, side="right"))))
+        sub = v_rows[start:rows_end]
+        entry_row = np.repeat(np.arange(rows_end - start), np.diff(sub.indptr))
+        col, a = sub.indices, sub.data
+        starts, ends = v_cols.indptr[col], v_cols.indptr[col + 1]
+        lens = ends - starts
+        offsets = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+        pos = np.repeat(starts, lens) + offsets
+        contrib = np.minimum(np.repeat(a, lens), v_cols.data[pos])
+        inter = sp.coo_matrix((contrib, (np.repeat(entry_row, lens), v_cols.indices[pos])),
+                              shape=(rows_end - start, n)).tocsr()
+        inter.sum_duplicates()
+        dist = np.clip(1.0 - inter.data / (2.0 - inter.data), 0.0, 1.0)
+        keep = dist <= max_distance
+        counts = np.bincount(np.repeat(np.arange(rows_end - start), np.diff(inter.indptr))[keep],
+                             minlength=rows_end - start)
+        blocks.append((np.concatenate([[0], np.cumsum(counts)]), inter.indices[keep], dist[keep]))
+        start = rows_end
+    indptr, total = [np.zeros(1, dtype=np.int64)], 0
+    for ptr, _, _ in blocks:
+        indptr.append(ptr[1:] + total)
+        total += int(ptr[-1])
+    graph = sp.csr_matrix((np.concatenate([b[2] for b in blocks]), np.concatenate([b[1] for b in blocks]),
+                           np.concatenate(indptr)), shape=(n, n))
+    graph.has_sorted_indices = True
+    return graph
 
 
 def k_reciprocal_distances(query_features, gallery_features, k1: int = 20, k2: int = 6,
