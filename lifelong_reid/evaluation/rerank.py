@@ -82,7 +82,8 @@ class KReciprocalReranker:
             neighbours, row_max = self._neighbours_and_row_max(x, k)
         else:
             _, neighbours = knn(x, x, k, metric="euclidean", backend=backend)
-            row_max = knn(x, x, 1, metric="euclidean", largest=True, backend=backend)[0][:, 0]
+            row_max = knn(x, x, 1, metric="euclidean", largest=True, backend=backend)[0][:, 0] if normalise_rows \
+                else torch.ones(n, dtype=x.dtype, device=x.device)  # no second search when unused
         self.row_max = row_max.clamp_min(torch.finfo(torch.float32).tiny) if normalise_rows else \
             torch.ones_like(row_max)
         neighbours = neighbours.cpu()

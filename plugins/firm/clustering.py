@@ -21,14 +21,15 @@ from lifelong_reid.errors import ConfigError
 
 
 def cluster_features(features: torch.Tensor, *, eps: float = 0.6, min_samples: int = 4, k1: int = 30,
-                     k2: int = 6, backend: str = "auto") -> torch.Tensor:
+                     k2: int = 6, backend: str = "torch") -> torch.Tensor:
     """DBSCAN pseudo-labels of ``(N, D)`` features over their k-reciprocal Jaccard distances.
 
     Args:
         features: ``(N, D)``, L2-normalised here.
         eps, min_samples: DBSCAN's radius (Jaccard distance) and core size (the sample included).
         k1, k2: the k-reciprocal encoding's neighbourhoods (:func:`~lifelong_reid.evaluation.rerank.jaccard_graph`).
-        backend: neighbour search (``"torch"``, ``"faiss"``, ``"auto"``: faiss when installed).
+        backend: neighbour search (``"torch"``, ``"faiss"``, ``"auto"``: faiss when installed; see
+            :class:`~lifelong_reid.plugins.firm.plugin.FIRMConfig`).
 
     Returns:
         ``(N,)`` long labels ``0 .. K-1`` (numbered by first appearance), ``-1`` for outliers.

@@ -62,8 +62,10 @@ class FIRMConfig:
         eps: DBSCAN radius on the Jaccard distance (ADCA / PGM: 0.6).
         min_samples: DBSCAN core size (4).
         k1: k-reciprocal neighbourhood of the Jaccard distance (30). k2: its query expansion (6).
-        knn_backend: neighbour search for the Jaccard distance, ``"auto"`` (faiss when installed), ``"torch"``,
-            ``"faiss"``.
+        knn_backend: neighbour search for the Jaccard distance: ``"torch"`` (exact, blocked matrix products; the
+            default: 2x faster than faiss's flat index on 2 CPU cores at 11k x 2048, ``benchmarks/firm_ablation.py
+            --cost``), ``"faiss"`` (flat index, the GPU index with faiss-gpu and CUDA features), ``"auto"`` (faiss
+            when installed).
         matching: cross-modality cluster matching, ``"unbalanced"`` (FIRM here), ``"sinkhorn"`` (balanced OT),
             ``"emd"`` (exact OT) or ``"hungarian"`` (PGM's, the baseline).
         ot_reg: entropic regularisation of the OT matchings (cost ``1 - cos``). ot_reg_m: marginal relaxation of
@@ -97,7 +99,7 @@ class FIRMConfig:
     min_samples: int = 4
     k1: int = 30
     k2: int = 6
-    knn_backend: str = "auto"
+    knn_backend: str = "torch"
     matching: str = "unbalanced"
     ot_reg: float = 0.05
     ot_reg_m: float = 1.0
@@ -160,6 +162,7 @@ class FIRMPlugin:
         self.targets_v: Optional[torch.Tensor] = None  # (Kv, Ki) soft cross-modal targets of visible clusters
         self.targets_i: Optional[torch.Tensor] = None  # (Ki, Kv) of infrared clusters
         self.num_joint = 1
+        self._ir_joint: Optional[torch.Tensor] = None  # (Ki,) joint identity of each infrared cluster
         self._rebuild = False
 
     # ------------------------------------------------------------------ model
@@ -276,6 +279,7 @@ class FIRMPlugin:
         model = strategy.model
         if self.cfg.vspf:
             self._carry_prompts(model, sources[0], old_joint, kv, unmatched, sources[1])
+        self._ir_joint = ir_joint
         self._record(experience, epoch, emb, labels, modality, joint, match, time.perf_counter() - start)
         self._rebuild = True
         return joint
@@ -299,15 +303,16 @@ class FIRMPlugin:
 
     def _carry_prompts(self, model, visible_source, old_joint, kv, unmatched, infrared_source) -> None:
         """Identity prompts of the new joint identities: a visible cluster keeps the prompt of the old visible
-        cluster it took over (old visible clusters were joint identities ``0 .. Kv_old-1``), an unmatched
-        infrared cluster keeps its old infrared cluster's joint prompt when that one was unmatched too."""
+        cluster it took over (old visible clusters were joint identities ``0 .. Kv_old-1``); an unmatched
+        infrared cluster keeps the prompt of the joint identity its old infrared cluster belonged to; the
+        others start afresh. Then the text bank is refreshed."""
         prompts = model.firm_prompts
         old = prompts.ctx[0].detach().clone() if prompts.num_classes == old_joint else None
         prompts.reset(self.num_joint)
         if self.cfg.carry_over and old is not None:
             source = torch.full((self.num_joint,), -1, dtype=torch.long)
             source[:kv] = visible_source
-            prev = self._previous_ir_joint
+            prev = self._ir_joint
             if prev is not None and len(unmatched):
                 src = infrared_source[unmatched]
                 ok = src >= 0
@@ -316,10 +321,6 @@ class FIRMPlugin:
             with torch.no_grad():
                 prompts.ctx[0].copy_(text_carry_over(old, source, prompts.ctx[0].detach()))
         self._refresh_bank(model)
-
-    @property
-    def _previous_ir_joint(self) -> Optional[torch.Tensor]:
-        return getattr(self, "_ir_joint", None)
 
     @torch.no_grad()
     def _refresh_bank(self, model) -> None:
@@ -345,9 +346,6 @@ class FIRMPlugin:
                     "matched": int((to_vis >= 0).sum()),
                     "pair_precision": None if math.isnan(precision) else precision,  # None: nothing matched
                     "seconds": round(seconds, 3)})
-        self._ir_joint = torch.where(to_vis >= 0, to_vis, torch.full_like(to_vis, -1))
-        unmatched = torch.nonzero(to_vis < 0).flatten()
-        self._ir_joint[unmatched] = len(match.plan) + torch.arange(len(unmatched))
         self.history.append(row)
         log.info("firm re-clustering (experience %d, epoch %d): %d visible / %d infrared clusters, %d matched "
                  "(pair precision %s), joint ARI %.3f", row["experience"], row["epoch"], row["visible_clusters"],
@@ -439,10 +437,10 @@ class FIRMPlugin:
     def lreid_state_dict(self, strategy):
         state = {"num_joint": self.num_joint, "history": list(self.history), "config": asdict(self.cfg),
                  "memories": [m.prototypes.cpu() for m in self.memories]}
-        for key in ("modal_labels", "sample_modality", "targets_v", "targets_i"):
+        for key in ("modal_labels", "sample_modality", "targets_v", "targets_i", "_ir_joint"):
             value = getattr(self, key)
             if value is not None:
-                state[key] = value.cpu()
+                state[key.lstrip("_")] = value.cpu()
         return {self.name: state}
 
     @hookimpl
@@ -454,9 +452,9 @@ class FIRMPlugin:
         self.history = list(mine.get("history", []))
         for memory, protos in zip(self.memories, mine.get("memories", [])):
             memory.prototypes = protos.clone()
-        for key in ("modal_labels", "sample_modality", "targets_v", "targets_i"):
-            if key in mine:
-                setattr(self, key, mine[key].clone())
+        for key in ("modal_labels", "sample_modality", "targets_v", "targets_i", "_ir_joint"):
+            if key.lstrip("_") in mine:
+                setattr(self, key, mine[key.lstrip("_")].clone())
 
 
 def _fmt(value) -> str:
