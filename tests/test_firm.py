@@ -407,3 +407,15 @@ def test_the_recipe_and_the_synthetic_variant(monkeypatch, tmp_path):
     assert cfg.plugins["firm"] == {"k1": 5, "k2": 2, "min_samples": 3}
     b = module.stream(cfg)
     assert b.name == "synthetic-vi-unsupervised" and set(b.train_stream[0].dataset.targets) == {-1}
+
+
+def test_the_report_lists_the_second_reading_of_a_visible_infrared_domain(tmp_path):
+    from lifelong_reid.evaluation.report import write_report
+
+    one = {"mAP": 40.0, "rank1": 50.0, "rank5": 60.0, "rank10": 70.0, "mINP": 10.0}
+    results = {"experiment": "x", "stream": "s", "seed": 0,
+               "matrix": {"rows": ["initial"], "cols": ["vi"], "mAP": [[40.0]], "rank1": [[50.0]]},
+               "per_domain": {"vi": {**one, "reverse": {**one, "mAP": 33.0}}, "market": dict(one)}}
+    text = write_report(results, tmp_path).read_text()
+    assert "| vi | 40.00 | 50.00 | 60.00 | 70.00 | 10.00 |" in text
+    assert "| vi (reverse) | 33.00 | 50.00 |" in text and "market (reverse)" not in text

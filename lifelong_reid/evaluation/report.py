@@ -9,6 +9,9 @@ from lifelong_reid.evaluation.lifelong import METRICS
 from lifelong_reid.evaluation.plots import plot_cmc, plot_matrix, plot_ranked_lists
 from lifelong_reid.evaluation.ranked_lists import DomainFeatures, cmc_curve, ranked_lists, worst_queries
 
+#: Second readings of a domain's evaluation: SYSU-MM01's indoor search, RegDB / LLCM's other direction.
+SECOND_READINGS = ("indoor", "reverse")
+
 
 def plugin_sections(strategy, folder: Path) -> list:
     """The ``(title, markdown)`` sections every active plugin returns from ``lreid_report_sections``."""
@@ -84,8 +87,10 @@ def write_report(results: dict, folder: Path, visuals: dict | None = None,
     parts += ["## Every metric after the last experience", "", "| domain | mAP | Rank-1 | Rank-5 | Rank-10 | mINP |",
               "|---|---|---|---|---|---|"]
     for d, v in results["per_domain"].items():
-        parts.append(f"| {d} | {v['mAP']:.2f} | {v['rank1']:.2f} | {v['rank5']:.2f} | {v['rank10']:.2f} | "
-                     f"{v['mINP']:.2f} |")
+        # the visible-infrared protocols' second reading (ReIDEvaluator(cross_modality=True)) gets its own row
+        for label, m in ((d, v), *((f"{d} ({k})", v[k]) for k in SECOND_READINGS if isinstance(v.get(k), dict))):
+            parts.append(f"| {label} | {m['mAP']:.2f} | {m['rank1']:.2f} | {m['rank5']:.2f} | {m['rank10']:.2f} | "
+                         f"{m['mINP']:.2f} |")
     if visuals:
         if visuals.get("cmc"):
             parts += ["", "## CMC curves after the last experience", "", f"![CMC]({visuals['cmc']})"]

@@ -238,7 +238,7 @@ class FIRMPlugin:
             raise ConfigError(f"firm clusters visible ('rgb') and infrared ('ir') samples; the experience also holds "
                               f"{other}")
         labels = torch.full((len(feats),), -1, dtype=torch.long)
-        centres, subs, sizes = [], [], []
+        centres, subs = [], []
         for m, name in enumerate(("visible", "infrared")):
             idx = torch.nonzero(modality == m).flatten()
             if len(idx) < 2:
@@ -253,7 +253,6 @@ class FIRMPlugin:
             labels[idx] = lab
             centres.append(cluster_centres(feats[idx], lab))
             subs.append(sub_centres(feats[idx], lab, self.cfg.sub_centres))
-            sizes.append(torch.bincount(lab[lab >= 0]).double())
         match = match_clusters(centres[0], centres[1], self.cfg.matching, reg=self.cfg.ot_reg,
                                reg_m=self.cfg.ot_reg_m, min_share=self.cfg.min_share)
         self._set_cross_targets(match)
