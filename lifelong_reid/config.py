@@ -47,6 +47,13 @@ class RunConfig:
     Run:
         name, seed, device (``"cpu"``, ``"cuda"``, ``"auto"``), output (results folder).
         extra: free-form values for experiment files (``--set extra.key=value``).
+
+    Every setting is type-checked and the numeric ones range-checked (:data:`RANGES`: ``lr > 0`` and finite,
+    ``0 <= label_smoothing < 1``, ...) when the config is built and on every ``--set``, so a mistake stops the
+    run before anything is written.
+
+    Raises:
+        ConfigError: a value of the wrong type, outside its range, or not among a field's choices.
     """
 
     name: str = "experiment"
@@ -98,6 +105,8 @@ class RunConfig:
     def __post_init__(self):
         for key, allowed in CHOICES.items():
             _check_choice(key, getattr(self, key), allowed)
+        for key in RANGES:
+            check_range(key, getattr(self, key))
         if not isinstance(self.plugins, dict) or not all(isinstance(v, dict) for v in self.plugins.values()):
             raise ConfigError(f"plugins must map plugin names to settings dicts, e.g. {{'vladr': {{}}}}, got "
                               f"{self.plugins!r}")
@@ -166,12 +175,55 @@ class RunConfig:
         value = coerce(key, value, typing.get_type_hints(RunConfig)[key])
         if key in CHOICES:
             _check_choice(key, value, CHOICES[key])
+        check_range(key, value)
         setattr(self, key, value)
 
 
 #: Fields that take one of a fixed set of values.
 CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "scheduler": ("multistep", "cosine"), "amp": (None, "bf16", "fp16"),
            "eval_metric": ("cosine", "euclidean")}
+
+
+def _finite(v) -> bool:
+    return v == v and v not in (float("inf"), float("-inf"))
+
+
+#: Numeric settings with a valid range: ``{key: (test, what the value must be)}``; ``None`` passes where the
+#: type allows it.
+RANGES = {
+    "lr": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    "weight_decay": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    "bias_lr_mult": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    "warmup_factor": (lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]"),
+    "min_lr_factor": (lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"),
+    "gamma": (lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]"),
+    "epochs": (lambda v: v >= 0, "an integer >= 0 (0: evaluate only)"),
+    "warmup_epochs": (lambda v: v >= 0, "an integer >= 0"),
+    "batch_p": (lambda v: v >= 1, "an integer >= 1"),
+    "batch_k": (lambda v: v >= 1, "an integer >= 1"),
+    "id_weight": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    "triplet_weight": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    "label_smoothing": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "triplet_margin": (lambda v: _finite(v) and v > 0, "a finite number > 0, or null for the soft margin"),
+    "modality_stacks": (lambda v: v >= 1, "an integer >= 1"),
+    "rerank_k1": (lambda v: v >= 1, "an integer >= 1"),
+    "rerank_k2": (lambda v: v >= 1, "an integer >= 1"),
+    "rerank_lambda": (lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"),
+    "random_erasing": (lambda v: _finite(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+    "num_workers": (lambda v: v >= 0, "an integer >= 0"),
+    "eval_batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "stride": (lambda v: v >= 1, "an integer >= 1, or null for the patch size"),
+}
+
+
+def check_range(key: str, value: Any) -> None:
+    """Refuse a value of setting ``key`` outside :data:`RANGES` (``None`` is left to the type check).
+
+    Raises:
+        ConfigError: naming the key, the value and the valid range.
+    """
+    if key in RANGES and value is not None and not RANGES[key][0](value):
+        raise ConfigError(f"{key} must be {RANGES[key][1]}, got {value!r} (--set {key}=...)")
 
 
 def _check_choice(key: str, value: Any, allowed) -> None:

@@ -185,3 +185,11 @@ def test_third_party_plugin_is_found_through_the_entry_point_group(tmp_path):
     assert "myplugin 0.1  [entry point (thirdparty 0.1); method, opt-in]" in r.stdout
     assert "    hooks: lreid_extra_losses" in r.stdout
     assert "core 0.1.0  [built-in" in r.stdout
+
+
+def test_an_out_of_range_setting_stops_before_anything_is_written(experiment, tmp_path):
+    out = tmp_path / "run"
+    r = invoke("run", experiment, "--output", out, "--set", "lr=-1")
+    assert r.exit_code == 2, r.output
+    assert "lr must be a finite number > 0, got -1.0" in r.output and "Traceback" not in r.output
+    assert not out.exists()

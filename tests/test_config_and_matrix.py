@@ -39,6 +39,30 @@ def test_fields_with_fixed_choices_are_checked_when_set_and_when_built():
         RunConfig(amp="fp8")
 
 
+@pytest.mark.parametrize("assignment, message", [
+    ("lr=-1", "lr must be a finite number > 0, got -1.0"), ("lr=NaN", "lr must be a finite number > 0, got nan"),
+    ("lr=0", "lr must be a finite number > 0"), ("weight_decay=-1e-4", "weight_decay must be a finite number >= 0"),
+    ("label_smoothing=1", r"label_smoothing must be in \[0, 1\)"), ("batch_p=0", "batch_p must be an integer >= 1"),
+    ("epochs=-1", "epochs must be an integer >= 0"), ("triplet_margin=0", "triplet_margin must be a finite number > 0"),
+    ("random_erasing=1.5", "random_erasing must be a probability"), ("gamma=0", r"gamma must be in \(0, 1\]"),
+    ("eval_batch_size=0", "eval_batch_size must be an integer >= 1"), ("rerank_lambda=2", r"rerank_lambda must be in"),
+])
+def test_numeric_settings_are_range_checked_when_set(assignment, message):
+    c = RunConfig()
+    with pytest.raises(ConfigError, match=message):
+        c.override(assignment)
+    assert c == RunConfig()  # nothing was set
+
+
+def test_numeric_settings_are_range_checked_when_built_and_edges_pass():
+    with pytest.raises(ConfigError, match="label_smoothing must be in"):
+        RunConfig(label_smoothing=-0.1)
+    c = RunConfig(epochs=0, label_smoothing=0.0, triplet_margin=None, warmup_epochs=0, min_lr_factor=1.0)
+    for assignment in ("lr=1e3", "weight_decay=0", "random_erasing=1", "stride=null", "num_workers=0"):
+        c.override(assignment)
+    assert (c.lr, c.weight_decay, c.stride) == (1e3, 0.0, None)
+
+
 def test_matrix_seen_and_unseen_averages_as_lifelong_reid_code_computes_them():
     m = AccuracyMatrix(["A", "B", "U1", "U2"], seen=["A", "B"], unseen=["U1", "U2"])
     row = lambda a, b, u1, u2: {"A": {"mAP": a, "rank1": a + 1}, "B": {"mAP": b, "rank1": b + 1},  # noqa: E731
