@@ -25,13 +25,17 @@ def test_equals_reference_on_random_features(seed, k1, k2, backend):
 
 
 def test_blocks_of_queries_equal_the_whole_matrix():
+    """Blocks go through matrix products of other shapes, which BLAS may round differently in the last bit
+    (issue 14: 19 of 1,403 values differed by one float32 ulp, 6e-8, on one CPU): equal within 1e-6 (about 8
+    ulps at 1.0, far below any gap that changes a ranking here), with the same best gallery item per query."""
     rng = np.random.default_rng(4)
     qf, gf = rng.normal(size=(23, 8)).astype(np.float32), rng.normal(size=(61, 8)).astype(np.float32)
     rr = KReciprocalReranker(qf, gf, k1=7, k2=3)
     whole = rr(slice(None)).numpy()
     parts = np.concatenate([rr(slice(s, s + 5)).numpy() for s in range(0, 23, 5)])
-    np.testing.assert_array_equal(parts, whole)
-    np.testing.assert_array_equal(rr(np.array([4, 0])).numpy(), whole[[4, 0]])
+    np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(rr(np.array([4, 0])).numpy(), whole[[4, 0]], rtol=0, atol=1e-6)
+    assert np.array_equal(parts.argmin(1), whole.argmin(1))
 
 
 def test_original_float16_reference_stays_within_1e_3():
