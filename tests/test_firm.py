@@ -134,6 +134,12 @@ def test_the_memory_update_is_the_momentum_rule_in_batch_order():
     assert torch.allclose(logits, torch.stack([step2[1], torch.tensor(1.0)])[None] / 0.05, atol=1e-5)
 
 
+def test_the_memory_stays_on_the_device_of_its_prototypes():
+    mem = ClusterMemory()
+    mem.reset(torch.zeros(3, 2, 4, device="meta"))  # a device the memory was not created on
+    assert mem.prototypes.device.type == "meta" and mem.prototypes.shape == (3, 2, 4)
+
+
 def test_a_cluster_logit_is_its_best_sub_centre_and_updates_go_to_the_nearest():
     mem = ClusterMemory(momentum=0.5)
     mem.reset(torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]))  # one cluster, two views

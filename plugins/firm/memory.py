@@ -48,9 +48,9 @@ class ClusterMemory(nn.Module):
         return self.prototypes.shape[0]
 
     def reset(self, prototypes: torch.Tensor) -> None:
-        """Start from ``(K, D)`` or ``(K, S, D)`` prototypes (L2-normalised here)."""
+        """Start from ``(K, D)`` or ``(K, S, D)`` prototypes (L2-normalised here), kept on their device."""
         p = prototypes if prototypes.dim() == 3 else prototypes.unsqueeze(1)
-        self.prototypes = F.normalize(p.detach().float(), dim=-1).to(self.prototypes.device)
+        self.prototypes = F.normalize(p.detach().float(), dim=-1)
 
     def centres(self) -> torch.Tensor:
         """``(K, D)`` L2-normalised mean of each cluster's sub-centres."""
@@ -59,7 +59,7 @@ class ClusterMemory(nn.Module):
     def similarities(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, K)`` cosine of each L2-normalised feature to each cluster (its best sub-centre)."""
         f = F.normalize(features, dim=-1)
-        sims = torch.einsum("bd,ksd->bks", f, self.prototypes.to(f.dtype))
+        sims = torch.einsum("bd,ksd->bks", f, self.prototypes.to(f.device, f.dtype))
         return sims.max(-1).values
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
