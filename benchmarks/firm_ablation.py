@@ -102,10 +102,11 @@ def ceiling_run(seed: int, epochs: int) -> dict:
 
 
 def print_tables(runs: list, rows: list) -> None:
+    for r in runs:
+        r["mean_mAP"] = (r["v2i_mAP"] + r["i2v_mAP"]) / 2
     by_row = {r: [x for x in runs if x["row"] == r] for r in rows}
     base = by_row.get(BASELINE)
-    first = next(iter(x for x in runs))
-    init = [x["initial"] for x in runs if x["row"] == first["row"] and "initial" in x]
+    init = [x["initial"] for x in runs if x["row"] == runs[0]["row"] and "initial" in x]
     print("\n## Retrieval after training (synthetic-vi-unsupervised)\n\n| row | V->I mAP | V->I Rank-1 | I->V mAP | "
           "I->V Rank-1 | mean mAP vs baseline, paired | s / run |\n|---|---|---|---|---|---|---|")
     if init:
@@ -115,11 +116,6 @@ def print_tables(runs: list, rows: list) -> None:
         rs = by_row[row]
         if not rs:
             continue
-        for r in rs:
-            r["mean_mAP"] = (r["v2i_mAP"] + r["i2v_mAP"]) / 2
-        if base:
-            for b in base:
-                b["mean_mAP"] = (b["v2i_mAP"] + b["i2v_mAP"]) / 2
         diff = paired(rs, base, "mean_mAP") if base and row != BASELINE else ""
         print(f"| {row} | {mean_std(rs, 'v2i_mAP')} | {mean_std(rs, 'v2i_rank1')} | {mean_std(rs, 'i2v_mAP')} | "
               f"{mean_std(rs, 'i2v_rank1')} | {diff} | {np.mean([r['wall_s'] for r in rs]):.0f} |")

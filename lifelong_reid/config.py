@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from math import isfinite
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -184,32 +185,28 @@ CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "scheduler": ("multistep", "co
            "eval_metric": ("cosine", "euclidean")}
 
 
-def _finite(v) -> bool:
-    return v == v and v not in (float("inf"), float("-inf"))
-
-
 #: Numeric settings with a valid range: ``{key: (test, what the value must be)}``; ``None`` passes where the
 #: type allows it.
 RANGES = {
-    "lr": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
-    "weight_decay": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
-    "bias_lr_mult": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
-    "warmup_factor": (lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]"),
-    "min_lr_factor": (lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"),
-    "gamma": (lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]"),
+    "lr": (lambda v: isfinite(v) and v > 0, "a finite number > 0"),
+    "weight_decay": (lambda v: isfinite(v) and v >= 0, "a finite number >= 0"),
+    "bias_lr_mult": (lambda v: isfinite(v) and v > 0, "a finite number > 0"),
+    "warmup_factor": (lambda v: isfinite(v) and 0 < v <= 1, "in (0, 1]"),
+    "min_lr_factor": (lambda v: isfinite(v) and 0 <= v <= 1, "in [0, 1]"),
+    "gamma": (lambda v: isfinite(v) and 0 < v <= 1, "in (0, 1]"),
     "epochs": (lambda v: v >= 0, "an integer >= 0 (0: evaluate only)"),
     "warmup_epochs": (lambda v: v >= 0, "an integer >= 0"),
     "batch_p": (lambda v: v >= 1, "an integer >= 1"),
     "batch_k": (lambda v: v >= 1, "an integer >= 1"),
-    "id_weight": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
-    "triplet_weight": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
-    "label_smoothing": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
-    "triplet_margin": (lambda v: _finite(v) and v > 0, "a finite number > 0, or null for the soft margin"),
+    "id_weight": (lambda v: isfinite(v) and v >= 0, "a finite number >= 0"),
+    "triplet_weight": (lambda v: isfinite(v) and v >= 0, "a finite number >= 0"),
+    "label_smoothing": (lambda v: isfinite(v) and 0 <= v < 1, "in [0, 1)"),
+    "triplet_margin": (lambda v: isfinite(v) and v > 0, "a finite number > 0, or null for the soft margin"),
     "modality_stacks": (lambda v: v >= 1, "an integer >= 1"),
     "rerank_k1": (lambda v: v >= 1, "an integer >= 1"),
     "rerank_k2": (lambda v: v >= 1, "an integer >= 1"),
-    "rerank_lambda": (lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"),
-    "random_erasing": (lambda v: _finite(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+    "rerank_lambda": (lambda v: isfinite(v) and 0 <= v <= 1, "in [0, 1]"),
+    "random_erasing": (lambda v: isfinite(v) and 0 <= v <= 1, "a probability in [0, 1]"),
     "num_workers": (lambda v: v >= 0, "an integer >= 0"),
     "eval_batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "stride": (lambda v: v >= 1, "an integer >= 1, or null for the patch size"),

@@ -42,6 +42,7 @@ def test_exact_ot_is_the_hungarian_permutation_and_sinkhorn_keeps_its_marginals(
     sharp = match_clusters(visible, infrared, "sinkhorn", reg=0.02, max_iter=100000)
     assert (sharp.plan - emd.plan).abs().sum() < (sk.plan - emd.plan).abs().sum()
     assert torch.allclose(sk.soft_targets().sum(1), torch.ones(7, dtype=torch.float64))
+    assert torch.allclose(sk.soft_targets(infrared=True), sk.plan.t() / sk.plan.sum(0)[:, None])
 
 
 def _perm_matrix(rows, cols, k):

@@ -53,11 +53,13 @@ class ClusterMatch:
     infrared_to_visible: torch.Tensor
     method: str
 
-    def soft_targets(self) -> torch.Tensor:
+    def soft_targets(self, infrared: bool = False) -> torch.Tensor:
         """``(Kv, Ki)`` rows of the plan normalised to sum 1 (a visible cluster's distribution over infrared
-        clusters; rows with no mass are zero): the soft targets of an OT-weighted InfoNCE."""
-        mass = self.plan.sum(1, keepdim=True)
-        return torch.where(mass > 0, self.plan / mass.clamp_min(1e-12), torch.zeros_like(self.plan))
+        clusters; rows with no mass are zero): the soft targets of an OT-weighted InfoNCE. With ``infrared``,
+        the ``(Ki, Kv)`` columns normalised the same way (an infrared cluster's distribution over visible ones)."""
+        plan = self.plan.t() if infrared else self.plan
+        mass = plan.sum(1, keepdim=True)
+        return torch.where(mass > 0, plan / mass.clamp_min(1e-12), torch.zeros_like(plan))
 
 
 def match_clusters(visible: torch.Tensor, infrared: torch.Tensor, method: str = "unbalanced", *,

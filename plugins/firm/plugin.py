@@ -232,7 +232,7 @@ class FIRMPlugin:
         start = time.perf_counter()
         emb = strategy.embed(dataset, desc="firm clustering")
         feats = F.normalize(emb["feat"].float(), dim=1)
-        modality = torch.tensor([MODALITIES.index(m) if m in MODALITIES else -1 for m in emb["modality"]])
+        modality = modality_indices(emb["modality"])
         if (modality < 0).any():
             other = sorted({m for m in emb["modality"] if m not in MODALITIES})
             raise ConfigError(f"firm clusters visible ('rgb') and infrared ('ir') samples; the experience also holds "
@@ -255,11 +255,11 @@ class FIRMPlugin:
             subs.append(sub_centres(feats[idx], lab, self.cfg.sub_centres))
         match = match_clusters(centres[0], centres[1], self.cfg.matching, reg=self.cfg.ot_reg,
                                reg_m=self.cfg.ot_reg_m, min_share=self.cfg.min_share)
-        self._set_cross_targets(match)
+        self._set_cross_targets(match, strategy.device)
         # memories, with the old prototypes carried over
         sources = []
+        carry = self.cfg.carry if self.cfg.carry_over else 0.0
         for m, memory in enumerate(self.memories):
-            carry = self.cfg.carry if self.cfg.carry_over else 0.0
             protos, source = carry_over(memory.prototypes.cpu(), subs[m], carry=carry)
             memory.reset(protos.to(strategy.device))
             sources.append(source)
@@ -283,22 +283,22 @@ class FIRMPlugin:
         self._rebuild = True
         return joint
 
-    def _set_cross_targets(self, match) -> None:
-        plan = match.plan.float()
+    def _set_cross_targets(self, match, device) -> None:
+        """The ``(Kv, Ki)`` / ``(Ki, Kv)`` cross-modal targets of each cluster, kept on ``device`` (the loss reads
+        them every iteration)."""
         if self.cfg.ot_weighted:
-            self.targets_v = match.soft_targets().float()
-            mass = plan.sum(0, keepdim=True)
-            self.targets_i = torch.where(mass > 0, plan / mass.clamp_min(1e-12), torch.zeros_like(plan)).t()
+            targets_v, targets_i = match.soft_targets(), match.soft_targets(infrared=True)
         else:  # plain InfoNCE: one-hot to the matched cluster
-            to_vis = match.infrared_to_visible
+            plan, to_vis = match.plan, match.infrared_to_visible
             kv, ki = plan.shape
-            self.targets_i = torch.zeros(ki, kv)
+            targets_i = torch.zeros(ki, kv)
             matched = torch.nonzero(to_vis >= 0).flatten()
-            self.targets_i[matched, to_vis[matched]] = 1.0
-            self.targets_v = torch.zeros(kv, ki)
+            targets_i[matched, to_vis[matched]] = 1.0
+            targets_v = torch.zeros(kv, ki)
             best = plan.argmax(1)
             ok = (plan.sum(1) > 0) & (to_vis[best] == torch.arange(kv))
-            self.targets_v[torch.nonzero(ok).flatten(), best[ok]] = 1.0
+            targets_v[torch.nonzero(ok).flatten(), best[ok]] = 1.0
+        self.targets_v, self.targets_i = targets_v.float().to(device), targets_i.float().to(device)
 
     def _carry_prompts(self, model, visible_source, old_joint, kv, unmatched, infrared_source) -> None:
         """Identity prompts of the new joint identities: a visible cluster keeps the prompt of the old visible
@@ -476,4 +476,9 @@ def _modality_index(context) -> torch.Tensor:
     names = getattr(batch, "modality", None) if batch is not None else None
     if names is None or len(names) != n:
         return torch.full((n,), -1, dtype=torch.long, device=device)
-    return torch.tensor([MODALITIES.index(m) if m in MODALITIES else -1 for m in names], device=device)
+    return modality_indices(names).to(device)
+
+
+def modality_indices(names) -> torch.Tensor:
+    """``(N,)`` long index of each modality name into :data:`MODALITIES` (0 visible, 1 infrared), -1 for others."""
+    return torch.tensor([MODALITIES.index(m) if m in MODALITIES else -1 for m in names], dtype=torch.long)
