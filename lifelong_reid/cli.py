@@ -58,7 +58,7 @@ def main():
 def run(experiment, data_root, output, device, seed, epochs, resume, overrides, plugin_names, p_options, block,
         synthetic, progress):
     """Run an EXPERIMENT file (see examples/)."""
-    from lifelong_reid.experiment import load_experiment, resolve_config
+    from lifelong_reid.experiment import call_stream, load_experiment, resolve_config
     from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.registry import activate_plugins
     from lifelong_reid.runner import run_experiment
@@ -71,7 +71,7 @@ def run(experiment, data_root, output, device, seed, epochs, resume, overrides, 
     activate_plugins(config, pm, objects=getattr(module, "plugins", []), block=block)
     register(pm, module, name=f"experiment:{Path(experiment).name}")
     out = Path(config.output or f"runs/{config.name}-seed{config.seed}")
-    benchmark = module.stream(config)
+    benchmark = call_stream(module, config)
     run_experiment(config, benchmark, pm, out, resume=resume, progress=progress, echo=click.echo)
 
 
@@ -111,12 +111,17 @@ def _experiment_plugins(experiment):
 def eval_checkpoint(checkpoint, data_root, domains, output, device, experiment, overrides, block, progress):
     """Evaluate a saved CHECKPOINT on datasets; writes results.json and report.md with figures."""
     from lifelong_reid.data import read_domain
+    from lifelong_reid.data.image_check import require_images
     from lifelong_reid.inference import evaluate_checkpoint, load_strategy
+    from lifelong_reid.runner import refuse_training_run, require_writable
 
+    out = Path(output or f"eval-{Path(checkpoint).stem}")
+    refuse_training_run(out, "--output")
     data = [read_domain(d, data_root) for d in domains]  # read (and check) the data before loading the model
+    require_images((p for d in data for s in (*d.query, *d.gallery) for p in s.image_paths()), progress=progress)
     strategy = load_strategy(checkpoint, device=device, plugins=_experiment_plugins(experiment), block=block,
                              progress=progress, overrides=overrides)
-    out = Path(output or f"eval-{Path(checkpoint).stem}")
+    require_writable(out, "--output")
     evaluate_checkpoint(strategy, data, out, checkpoint=str(checkpoint), echo=click.echo)
 
 
@@ -140,6 +145,11 @@ def search(checkpoint, query_dir, gallery_dir, top, output, device, experiment, 
     from lifelong_reid.inference import list_images, load_strategy, search_folders
     from lifelong_reid.strategy.checkpoint import atomic_write_json
 
+    if output:
+        from lifelong_reid.runner import refuse_training_run, require_writable
+
+        refuse_training_run(Path(output).parent, "--output")
+        require_writable(Path(output).parent, "--output")
     list_images(query_dir), list_images(gallery_dir)  # fail on a bad folder before loading the model
     strategy = load_strategy(checkpoint, device=device, plugins=_experiment_plugins(experiment), block=block,
                              progress=progress)
@@ -206,15 +216,17 @@ def ground(image_dir, output, model, box_threshold, device, batch_size):
 @click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the datasets (default: as saved).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="A setting for the fine-tuning, e.g. --set graft.frozen_epochs=0 --set lr=1e-5.")
+@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
 @_user_errors
-def prune_command(checkpoint, amount, output, rounds, finetune_epochs, experiment, data_root, overrides):
+def prune_command(checkpoint, amount, output, rounds, finetune_epochs, experiment, data_root, overrides, block):
     """Prune the encoder of a run checkpoint by weight magnitude (global L1, attention and MLP weights), in one
     or more rounds with optional fine-tuning between them, make the masks permanent, and save a checkpoint that
     lreid eval / lreid search read like the original."""
     from lifelong_reid.pruning import prune_checkpoint
 
     r = prune_checkpoint(checkpoint, amount, output, rounds=rounds, finetune_epochs=finetune_epochs,
-                         experiment=experiment, data_root=data_root, overrides=overrides, echo=click.echo)
+                         experiment=experiment, data_root=data_root, overrides=overrides, block=block,
+                         echo=click.echo)
     click.echo(f"pruned {r['zeros']:,} of {r['total']:,} encoder weights ({100 * r['zeros'] / max(r['total'], 1):.1f}%); "
                f"non-zero parameters {r['nonzero_params']:,} of {r['params']:,}")
     click.echo(f"file {r['bytes'] / 1e6:.2f} MB (zlib {r['compressed_bytes'] / 1e6:.2f} MB); source "

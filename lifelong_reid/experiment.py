@@ -15,20 +15,39 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
 from lifelong_reid.config import RunConfig
-from lifelong_reid.errors import ConfigError
+from lifelong_reid.errors import ConfigError, LReIDError
+
+#: Set to ``1`` to let an exception raised by an experiment file propagate with its traceback instead of the
+#: one-line error.
+DEBUG_ENV = "LREID_DEBUG"
+
+
+def _raised_in(path: Path, e: BaseException) -> str:
+    """``FILE:LINE`` of the deepest frame of ``e``'s traceback inside ``path`` (else the deepest frame)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    inside = [f for f in frames if Path(f.filename).resolve() == path.resolve()]
+    f = (inside or frames or [None])[-1]
+    return f"{f.filename}:{f.lineno}" if f is not None else str(path)
+
+
+def _user_code_error(path: Path, what: str, e: Exception) -> ConfigError:
+    return ConfigError(f"{_raised_in(path, e)}: {what} raised {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for the "
+                       "traceback)")
 
 
 def load_experiment(path: str | Path) -> ModuleType:
     """Import an experiment file as a module.
 
     Raises:
-        ConfigError: the file is missing, fails to import (message names file and line), or lacks
-            ``config`` / ``stream``.
+        ConfigError: the file is missing, fails to import or raises while it is executed (the message names
+            the file and line; ``LREID_DEBUG=1`` lets the exception through), or lacks ``config`` / ``stream``.
     """
     path = Path(path)
     if not path.is_file():
@@ -43,6 +62,12 @@ def load_experiment(path: str | Path) -> ModuleType:
         raise ConfigError(f"{path}:{e.lineno}: syntax error: {e.msg}") from None
     except ImportError as e:
         raise ConfigError(f"{path}: import failed: {e}") from None
+    except LReIDError:
+        raise
+    except Exception as e:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        raise _user_code_error(path, "the experiment file", e) from None
     if not isinstance(getattr(module, "config", None), RunConfig):
         raise ConfigError(f"{path}: define `config = RunConfig(...)` at module level")
     if not callable(getattr(module, "stream", None)):
@@ -82,3 +107,27 @@ def resolve_config(module: ModuleType, *, overrides=(), synthetic: bool = False,
     for assignment in overrides:
         config.override(assignment)
     return config
+
+
+def call_stream(module: ModuleType, config: RunConfig):
+    """Call the experiment's ``stream(config)`` and check that it returned a stream.
+
+    Raises:
+        ConfigError: ``stream`` raised (file and line named; ``LREID_DEBUG=1`` lets the exception through) or
+            returned something other than a :class:`~lifelong_reid.streams.ReIDBenchmark`.
+    """
+    from lifelong_reid.streams.benchmark import ReIDBenchmark
+
+    path = Path(getattr(module, "__file__", "experiment"))
+    try:
+        benchmark = module.stream(config)
+    except LReIDError:
+        raise
+    except Exception as e:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        raise _user_code_error(path, "stream(config)", e) from None
+    if not isinstance(benchmark, ReIDBenchmark):
+        raise ConfigError(f"{path}: stream(config) returned {type(benchmark).__name__}, not a stream; return "
+                          "one built by lifelong_reid.streams (e.g. named_stream(...), lifelong_stream(...))")
+    return benchmark

@@ -198,7 +198,8 @@ def compressed_size(state: dict) -> tuple[int, int]:
 
 def prune_checkpoint(checkpoint: str | Path, amount: float, output: Optional[str | Path] = None, *,
                      rounds: int = 1, finetune_epochs: int = 0, experiment: Optional[str | Path] = None,
-                     data_root: Optional[str] = None, overrides: Sequence[str] = (), echo: Callable = print) -> dict:
+                     data_root: Optional[str] = None, overrides: Sequence[str] = (), block: Sequence[str] = (),
+                     echo: Callable = print) -> dict:
     """Prune a run checkpoint's encoder to ``amount``, make it permanent and save it (atomically) as a
     checkpoint ``lreid eval`` / ``lreid search`` read like the original.
 
@@ -232,14 +233,14 @@ def prune_checkpoint(checkpoint: str | Path, amount: float, output: Optional[str
     original = load_checkpoint(path)
     module = None
     if experiment is not None:
-        from lifelong_reid.experiment import load_experiment
+        from lifelong_reid.experiment import call_stream, load_experiment
 
         module = load_experiment(experiment)
     plugins = [*getattr(module, "plugins", []), module] if module is not None else []
     overrides = [*overrides, *([f"data_root={data_root}"] if data_root else [])]
     strategy = load_strategy(path, device=None if finetune_epochs else "cpu", progress=False, plugins=plugins,
-                             overrides=overrides)
-    experience = module.stream(strategy.config).train_stream[-1] if finetune_epochs else None
+                             overrides=overrides, block=block)
+    experience = call_stream(module, strategy.config).train_stream[-1] if finetune_epochs else None
     rows = iterative_prune(strategy, experience, targets, finetune_epochs=finetune_epochs, sizes=False,
                            callback=lambda r: echo(f"round: {100 * r['pruned']:.1f}% of the encoder's weights pruned"))
     make_permanent(strategy.model)

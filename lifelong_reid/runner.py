@@ -11,6 +11,7 @@ equal those of an uninterrupted run.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -21,14 +22,15 @@ import torch
 from avalanche.logging import TextLogger
 
 from lifelong_reid.config import RunConfig
-from lifelong_reid.data.image_io import check_readable
+from lifelong_reid.data.image_check import require_images
 from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
 from lifelong_reid.evaluation.report import format_value, plugin_sections, write_report, write_visuals
 from lifelong_reid.models import build_model
 from lifelong_reid.registry import describe_active
 from lifelong_reid.strategy import ReIDStrategy
-from lifelong_reid.strategy.checkpoint import atomic_write_json, latest_checkpoint, load_checkpoint, save_checkpoint
+from lifelong_reid.strategy.checkpoint import (atomic_write_json, latest_checkpoint, load_checkpoint, remove_orphans,
+                                               save_checkpoint)
 
 log = logging.getLogger("lifelong_reid")
 #: Config fields that may differ between a checkpoint and a resumed run (where and how fast it runs, not
@@ -83,12 +85,22 @@ def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete:
     }
 
 
-def preflight(benchmark) -> None:
-    """Open the header of every image of every on-disk domain, so a broken file stops the run before
-    training (raises :class:`~lifelong_reid.errors.ImageReadError`)."""
-    for d in benchmark.domains.values():
-        if d.image_loader is None:
-            check_readable(path for s in (*d.train, *d.query, *d.gallery) for path in s.image_paths())
+def preflight(benchmark, progress: Optional[bool] = None, echo=print) -> None:
+    """Decode every image of every on-disk domain (train, query, gallery) before the first experience, so a
+    broken file stops the run before any training (:mod:`lifelong_reid.data.image_check` gives the rule;
+    images that decoded before are cached by size and modification time).
+
+    Raises:
+        ImageReadError: naming the first file that cannot be used and how many others fail.
+    """
+    paths = [path for d in benchmark.domains.values() if d.image_loader is None
+             for s in (*d.train, *d.query, *d.gallery) for path in s.image_paths()]
+    if not paths:
+        return
+    report = require_images(paths, progress=progress)
+    log.info("%s", report.summary())
+    if report.warnings or report.decoded:
+        echo(report.summary())
 
 
 def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool = False,
@@ -104,18 +116,77 @@ def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool 
     previous = latest_checkpoint(ckpt_dir)
     if not resume and (previous is not None or (output / "results.json").exists()):
         raise ConfigError(f"{output} already holds a run; continue it with --resume or choose another --output")
-    output.mkdir(parents=True, exist_ok=True)
+    check_batch_fits(config, benchmark)  # user mistakes stop here, before anything is written
+    preflight(benchmark, progress, echo)
+    require_writable(output, "--output")
+    removed = remove_orphans(output)
     handler = _attach_log_file(output / "run.log")
     try:
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted write: %s", len(removed),
+                     ", ".join(p.name for p in removed))
         return _run(config, benchmark, pm, output, ckpt_dir, previous if resume else None, progress, echo)
     finally:
         logging.getLogger("lifelong_reid").removeHandler(handler)
         handler.close()
 
 
+def check_batch_fits(config: RunConfig, benchmark) -> None:
+    """Refuse a P x K batch that a supervised training domain cannot fill (fewer than ``batch_p``
+    identities), before the initial evaluation rather than at the first experience.
+
+    Raises:
+        ConfigError: naming the domain, its identity count and ``batch_p``.
+    """
+    for name in benchmark.train_domains:
+        if name in benchmark.unsupervised:
+            continue  # pseudo-identities are only known once the plugin has clustered
+        d = benchmark.domains.get(name)
+        if d is None:
+            continue
+        ids = {s.pid for s in d.train if s.pid >= 0}
+        if len(ids) < config.batch_p:
+            raise ConfigError(f"training domain {name!r} has {len(ids)} identities, fewer than batch_p="
+                              f"{config.batch_p} (P x K sampling draws P identities per batch); lower batch_p "
+                              "(--set batch_p=...)")
+
+
+def holds_training_run(folder: Path) -> bool:
+    """Whether ``folder`` holds (part of) an ``lreid run`` output: its ``config.json`` or a checkpoint."""
+    folder = Path(folder)
+    return (folder / "config.json").is_file() or latest_checkpoint(folder / "checkpoints") is not None
+
+
+def refuse_training_run(folder: Path, option: str) -> None:
+    """Stop a command that would write its outputs (``results.json``, ``report.md``, figures) into a training
+    run's folder, where they would replace the run's own.
+
+    Raises:
+        ConfigError: naming the folder and ``option``.
+    """
+    if holds_training_run(folder):
+        raise ConfigError(f"{folder} holds a training run (config.json / checkpoints); writing there would replace "
+                          f"its results: choose another {option}")
+
+
+def require_writable(folder: Path, option: str) -> None:
+    """Create ``folder`` if needed and check that files can be written in it.
+
+    Raises:
+        ConfigError: naming the folder, the OS's reason and ``option``.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".lreid-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{folder}: cannot write there ({e.strerror or e}); choose another {option}") from None
+
+
 def _run(config, benchmark, pm, output, ckpt_dir, previous, progress, echo) -> dict:
     started = time.perf_counter()
-    preflight(benchmark)
     plugins = describe_active(pm)
     state = None
     if previous is not None:  # check before writing anything: a resumed run is made under one config

@@ -59,6 +59,10 @@ class ReIDBenchmark:
     protocol: dict = field(default_factory=dict)
     unsupervised: list = field(default_factory=list)
 
+    def __repr__(self) -> str:  # the dataclass repr would print the scenario and every sample
+        unseen = f", unseen={self.unseen_domains}" if self.unseen_domains else ""
+        return f"ReIDBenchmark({self.name!r}, train={self.train_domains}{unseen})"
+
     @property
     def train_stream(self):
         return self.scenario.train_stream

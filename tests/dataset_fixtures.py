@@ -35,13 +35,25 @@ def write_cuhksysu(root: Path) -> Path:
     return root
 
 
-def write_market_layout(root: Path, train=(1, 2, 3), test=(7, 8), name="{pid:04d}_c{cam}s1_{k:06d}_00.jpg") -> Path:
+def write_image(path: Path, size=(16, 32), color=(90, 120, 150), fmt="JPEG", mode="RGB") -> Path:
+    """A real (decodable) image of ``size`` (W, H)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color if mode == "RGB" else color[0]).save(path, format=fmt)
+    return path
+
+
+def write_market_layout(root: Path, train=(1, 2, 3), test=(7, 8), name="{pid:04d}_c{cam}s1_{k:06d}_00.jpg",
+                        images: bool = False) -> Path:
+    """A Market-1501 tree: empty files with the real names, or decodable JPEGs with ``images``."""
     for split, folder, pids in (("train", "bounding_box_train", train), ("query", "query", test),
                                 ("gallery", "bounding_box_test", test)):
         for pid in pids:
             for cam in ((1,) if split == "query" else (1, 2)):
                 for k in range(2 if split != "query" else 1):
-                    touch(root / folder / name.format(pid=pid, cam=cam, k=k))
+                    path = root / folder / name.format(pid=pid, cam=cam, k=k)
+                    write_image(path, color=(pid * 20, cam * 60, k * 90)) if images else touch(path)
     return root
 
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from lifelong_reid.data import PKSampler, ReIDDataset, Sample, build_transforms, relabel
-from lifelong_reid.data.image_io import check_readable
+from lifelong_reid.data.image_check import require_images
 from lifelong_reid.errors import ConfigError, ImageReadError
 
 
@@ -58,7 +58,7 @@ def test_unreadable_image_is_named(tmp_path):
     bad = tmp_path / "0001_c1s1_000001_00.jpg"
     bad.write_bytes(b"not a jpeg")
     with pytest.raises(ImageReadError, match="0001_c1s1_000001_00.jpg: cannot read image"):
-        check_readable([str(bad)])
+        require_images([str(bad)], cache=None)
     ds = ReIDDataset([Sample(str(bad), 1, 0, "d")])
     with pytest.raises(ImageReadError, match="replace or remove the file"):
         ds[0]

@@ -43,7 +43,7 @@ def test_lreid_eval_and_search_refuse_a_crafted_checkpoint(tmp_path):
     from dataset_fixtures import write_market_layout
 
     path, marker = _crafted(tmp_path)
-    domain = write_market_layout(tmp_path / "market")
+    domain = write_market_layout(tmp_path / "market", images=True)
     for args in (["eval", str(path), "--domain", str(domain), "--output", str(tmp_path / "out")],
                  ["search", str(path), str(domain / "query"), str(domain / "bounding_box_test")]):
         r = CliRunner().invoke(main, args)

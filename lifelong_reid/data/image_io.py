@@ -24,16 +24,3 @@ def open_rgb(path: str) -> Image.Image:
     except _READ_ERRORS as e:
         raise _read_error(path, e) from None
 
-
-def check_readable(paths) -> None:
-    """Parse the header of each file (cheap: no pixel decoding) so that a missing or non-image file stops a
-    run before training.
-
-    Raises:
-        ImageReadError: naming the first file that cannot be opened.
-    """
-    for path in paths:
-        try:
-            Image.open(path).close()
-        except _READ_ERRORS as e:
-            raise _read_error(path, e) from None

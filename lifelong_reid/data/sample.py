@@ -88,6 +88,10 @@ class DomainData:
     image_loader: Optional[Callable] = None
     protocol: str = "market1501"
 
+    def __repr__(self) -> str:  # the dataclass repr would print every sample
+        counts = ", ".join(f"{split}={len(getattr(self, split))}" for split in ("train", "query", "gallery"))
+        return f"DomainData({self.name!r}, {counts}, root={self.root!r}, protocol={self.protocol!r})"
+
     def stats(self) -> dict:
         """Image, identity and camera counts per split, e.g. ``{"train": {"images": 2882, ...}}``."""
         out = {}

@@ -1,4 +1,10 @@
-"""Checkpoint files: written atomically (temporary file, fsync, rename), found again for ``--resume``."""
+"""Checkpoint files: written atomically (temporary file, fsync, rename), found again for ``--resume``.
+
+Every file written here gets the permissions an ordinary ``open()`` would give it (``0666`` less the umask,
+so ``0644`` usually), not the ``0600`` of the temporary file it is renamed from. A temporary file is named
+``.NAME.XXXX.tmp``; one left by a killed process is removed by :func:`remove_orphans` when the next run in
+that folder starts.
+"""
 from __future__ import annotations
 
 import json
@@ -14,6 +20,14 @@ import torch
 from lifelong_reid.errors import CheckpointError
 
 _NAME = re.compile(r"^exp(\d+)_.*\.pt$")
+_TMP = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open(path, "w")`` would create."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: Path, write) -> None:
@@ -27,6 +41,7 @@ def atomic_write_bytes(path: Path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -37,6 +52,21 @@ def atomic_write_bytes(path: Path, write) -> None:
 def atomic_write_json(path: Path, obj) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     atomic_write_bytes(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+
+
+def remove_orphans(folder: Path) -> list[Path]:
+    """Delete the temporary files (``.NAME.XXXX.tmp``) an interrupted :func:`atomic_write_bytes` left in
+    ``folder`` and its ``checkpoints`` sub-folder; returns the deleted paths. Call it only when no other
+    process writes there (a run refuses a folder that holds another run unless it resumes it)."""
+    removed = []
+    for d in (Path(folder), Path(folder) / "checkpoints"):
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            if p.is_file() and _TMP.match(p.name):
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 def save_checkpoint(folder: Path, index: int, domain: str, state: dict) -> Path:
