@@ -33,6 +33,10 @@ class RunConfig:
         id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses (``triplet_margin=None``:
             the soft-margin triplet ``log(1 + exp(d_ap - d_an))``, as MambaPro and TransReID's variants use).
         amp: ``None``, ``"bf16"`` or ``"fp16"`` autocast.
+        nonfinite_loss: what a NaN or infinite loss does: ``"stop"`` (the run stops at that iteration with one
+            line naming the loss term, the experience and the epoch; the checkpoints written so far are kept)
+            or ``"skip"`` (that step is skipped, as AMP's grad scaler skips an overflowing one, and counted in
+            ``results.json`` ``skipped_steps``).
     Evaluation:
         eval_metric: ``"cosine"`` (L2-normalised features, the default) or ``"euclidean"`` (squared).
         rerank: k-reciprocal re-ranking (Zhong et al. 2017) with rerank_k1, rerank_k2, rerank_lambda.
@@ -47,6 +51,10 @@ class RunConfig:
         ``config.json`` holds every setting, defaults included.
     Run:
         name, seed, device (``"cpu"``, ``"cuda"``, ``"auto"``), output (results folder).
+        checkpoint_every: also checkpoint every this many epochs inside an experience (``0``: only at the end of
+            each experience), so a killed run resumed with ``--resume`` loses at most that many epochs. Only the
+            newest such epoch checkpoint is kept, and it is removed when its experience ends.
+        keep_checkpoints: keep the checkpoints of the last this many experiences (``0``: every experience's).
         extra: free-form values for experiment files (``--set extra.key=value``).
 
     Every setting is type-checked and the numeric ones range-checked (:data:`RANGES`: ``lr > 0`` and finite,
@@ -84,6 +92,7 @@ class RunConfig:
     label_smoothing: float = 0.1
     triplet_margin: Optional[float] = 0.3
     amp: Optional[str] = None
+    nonfinite_loss: str = "stop"
     modality_stacks: int = 1
     # evaluation
     eval_metric: str = "cosine"
@@ -100,6 +109,8 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     output: Optional[str] = None
+    checkpoint_every: int = 5
+    keep_checkpoints: int = 2
     plugins: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
@@ -182,7 +193,7 @@ class RunConfig:
 
 #: Fields that take one of a fixed set of values.
 CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "scheduler": ("multistep", "cosine"), "amp": (None, "bf16", "fp16"),
-           "eval_metric": ("cosine", "euclidean")}
+           "eval_metric": ("cosine", "euclidean"), "nonfinite_loss": ("stop", "skip")}
 
 
 #: Numeric settings with a valid range: ``{key: (test, what the value must be)}``; ``None`` passes where the
@@ -210,6 +221,8 @@ RANGES = {
     "num_workers": (lambda v: v >= 0, "an integer >= 0"),
     "eval_batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "stride": (lambda v: v >= 1, "an integer >= 1, or null for the patch size"),
+    "checkpoint_every": (lambda v: v >= 0, "an integer >= 0 (0: only at the end of each experience)"),
+    "keep_checkpoints": (lambda v: v >= 0, "an integer >= 0 (0: keep every experience's)"),
 }
 
 

@@ -33,3 +33,7 @@ class ConfigError(LReIDError):
 
 class CheckpointError(LReIDError):
     """A checkpoint is missing, corrupt or belongs to another experiment."""
+
+
+class TrainingDivergedError(LReIDError):
+    """A loss or a feature became NaN or infinite (learning rate too high, or weights already broken)."""

@@ -359,7 +359,11 @@ def lreid_load_state_dict(state, strategy):
     """Restore what :func:`lreid_state_dict` saved.
 
     Called: when a checkpoint is loaded (``--resume``, ``lreid eval``, ``lreid search``), before
-    :func:`lreid_adapt_model` (``experience=None``) and before the model weights load.
+    :func:`lreid_adapt_model` (``experience=None``) and before the model weights load. A run resumed from an
+    epoch checkpoint (``checkpoint_every``) calls it inside the experience, after that experience's
+    :func:`lreid_before_experience` and :func:`lreid_adapt_model` ran: the state then replaces the plugin's live
+    state (a teacher model, memories, banks sized to the saved state), and must hold everything the next epoch
+    depends on (the contract test ``epoch_resume_matches`` checks it).
 
     Args:
         state: the merged ``{key: state}`` of all plugins; take your own key. strategy: the strategy.

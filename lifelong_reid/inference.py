@@ -160,7 +160,7 @@ def evaluate_checkpoint(strategy, domains: Sequence, output: Path, *, checkpoint
         "domains": {"evaluated": names},
         "matrix": {"rows": ["checkpoint"], "cols": names,
                    "mAP": [[per_domain[n]["mAP"] for n in names]], "rank1": [[per_domain[n]["rank1"] for n in names]]},
-        "per_domain": {n: {k: v for k, v in m.items() if k != "num_valid_queries"} for n, m in per_domain.items()},
+        "per_domain": {n: {k: v for k, v in m.items() if k != "per_query"} for n, m in per_domain.items()},
     }
     atomic_write_json(output / "results.json", results)
     write_report(results, output, write_visuals(strategy.domain_features, output, metric=cfg.eval_metric),

@@ -3,13 +3,20 @@
 The output folder holds ``results.json`` (rewritten after every experience), ``report.md`` with the
 matrix heat-maps (at the end), ``run.log``, ``losses.log`` (flushed after every epoch), ``config.json``
 (the config with every active plugin's settings, and the active plugins with their versions) and
-``checkpoints/exp{t}_{domain}.pt`` (one per experience, written atomically). A run resumed with
-``resume=True`` restarts after the last checkpoint, refusing a config that differs from the saved one;
-since every experience is seeded from ``(seed, experience index)``, its ``results.json`` and ``losses.log``
-equal those of an uninterrupted run.
+``checkpoints/exp{t}_{domain}.pt`` (after experience ``t``; the last ``keep_checkpoints`` are kept) and, every
+``checkpoint_every`` epochs inside an experience, ``checkpoints/exp{t}_{domain}_epoch{e}.pt`` (only the newest,
+removed when the experience ends), all written atomically. A run resumed with ``resume=True`` restarts after
+the last checkpoint, refusing a config that differs from the saved one; since every experience is seeded from
+``(seed, experience index)`` and an epoch checkpoint holds the optimizer, schedule, random generators and
+plugin state, its ``results.json`` and ``losses.log`` equal those of an uninterrupted run.
+
+Before anything is written, the run checks what a user can get wrong: the output folder (another run's,
+unwritable), the P x K batch against each training domain, and every image of every domain (decoded in
+full, :mod:`lifelong_reid.data.image_check`). Temporary files an interrupted write left are removed.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -29,13 +36,15 @@ from lifelong_reid.evaluation.report import format_value, plugin_sections, write
 from lifelong_reid.models import build_model
 from lifelong_reid.registry import describe_active
 from lifelong_reid.strategy import ReIDStrategy
-from lifelong_reid.strategy.checkpoint import (atomic_write_json, latest_checkpoint, load_checkpoint, remove_orphans,
-                                               save_checkpoint)
+from lifelong_reid.strategy.checkpoint import (atomic_write_json, latest_checkpoint, load_checkpoint,
+                                               prune_checkpoints, remove_orphans, save_checkpoint)
+from lifelong_reid.strategy.resume import training_state
 
 log = logging.getLogger("lifelong_reid")
 #: Config fields that may differ between a checkpoint and a resumed run (where and how fast it runs, not
 #: what it computes); every other field, plugin settings included, must match.
-RESUME_EXEMPT = ("device", "output", "data_root", "num_workers", "eval_batch_size")
+RESUME_EXEMPT = ("device", "output", "data_root", "num_workers", "eval_batch_size", "checkpoint_every",
+                 "keep_checkpoints")
 
 
 def seed_everything(seed: int, experience: int = 0) -> None:
@@ -60,8 +69,8 @@ def _attach_log_file(path: Path) -> logging.Handler:
 def config_differences(saved: dict, config: RunConfig) -> list[str]:
     """Names of the config fields (``plugins.NAME`` for a plugin's settings) that differ between a saved
     config and ``config``, ignoring :data:`RESUME_EXEMPT`."""
-    now = config.to_dict()
-    diff = [k for k in now if k not in RESUME_EXEMPT and k != "plugins" and saved.get(k) != now[k]]
+    now, defaults = config.to_dict(), RunConfig().to_dict()  # a field newer than the checkpoint: its default
+    diff = [k for k in now if k not in RESUME_EXEMPT and k != "plugins" and saved.get(k, defaults[k]) != now[k]]
     saved_plugins, plugins = saved.get("plugins", {}) or {}, now.get("plugins", {})
     diff += [f"plugins.{name}" for name in sorted(set(saved_plugins) | set(plugins))
              if saved_plugins.get(name) != plugins.get(name)]
@@ -69,8 +78,10 @@ def config_differences(saved: dict, config: RunConfig) -> list[str]:
 
 
 def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete: bool,
-                 plugins: Optional[list] = None) -> dict:
-    """The ``results.json`` content (values in percent)."""
+                 plugins: Optional[list] = None, skipped_steps: int = 0) -> dict:
+    """The ``results.json`` content (values in percent; ``per_domain`` also counts the queries and those with
+    a valid gallery match, ``num_queries`` / ``num_valid_queries``; ``skipped_steps``: training steps skipped
+    for a non-finite loss under ``nonfinite_loss="skip"``)."""
     return {
         "experiment": config.name,
         "stream": benchmark.name,
@@ -81,6 +92,7 @@ def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete:
         "final": matrix.final(),
         "lifelong": matrix.lifelong(),
         "per_domain": matrix.per_domain,
+        "skipped_steps": skipped_steps,
         "complete": complete,
     }
 
@@ -129,6 +141,34 @@ def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool 
     finally:
         logging.getLogger("lifelong_reid").removeHandler(handler)
         handler.close()
+
+
+def _evaluate(strategy, benchmark, echo, keep_features: bool = False) -> dict:
+    """:meth:`~lifelong_reid.strategy.ReIDStrategy.evaluate_domains`, saying how many queries of each domain
+    have no valid gallery match under its protocol (they are left out of every metric, as torchreid does)."""
+    results = strategy.evaluate_domains(benchmark, keep_features=keep_features)
+    for name, r in results.items():
+        skipped = r.get("num_queries", 0) - r.get("num_valid_queries", r.get("num_queries", 0))
+        if skipped > 0:
+            echo(f"{name}: {skipped} of {r['num_queries']} queries have no valid gallery match under the "
+                 "protocol and are left out of its metrics (num_valid_queries in results.json)")
+    return results
+
+
+def _epoch_checkpoint(config, benchmark, strategy, matrix, ckpt_dir, t, domain, loss_log, start_checkpoint,
+                      epochs_done) -> None:
+    """Every ``config.checkpoint_every`` epochs inside experience ``t`` (0-based), save what resuming there
+    needs (:func:`~lifelong_reid.strategy.resume.training_state`) and the name of the checkpoint the
+    experience started from; the previous epoch checkpoint is then removed."""
+    if not config.checkpoint_every or epochs_done % config.checkpoint_every or epochs_done >= config.epochs:
+        return
+    loss_log.flush()
+    save_checkpoint(ckpt_dir, t + 1, domain, {
+        "training": training_state(strategy), "matrix": matrix.to_dict(), "per_domain": matrix.per_domain,
+        "experiences_done": t, "epochs_done": epochs_done, "start_checkpoint": start_checkpoint,
+        "config": config.to_dict(), "stream": benchmark.name, "losses_log_bytes": loss_log.tell()},
+        epoch=epochs_done)
+    prune_checkpoints(ckpt_dir, config.keep_checkpoints)
 
 
 def check_batch_fits(config: RunConfig, benchmark) -> None:
@@ -214,14 +254,22 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
     matrix = AccuracyMatrix(benchmark.eval_domains, seen=benchmark.seen_domains, unseen=benchmark.unseen_domains)
     start = 0
     if state is not None:
-        strategy.load_state_dict(state["strategy"])
+        start = state["experiences_done"]
+        epochs_done = state.get("epochs_done", 0)
+        if epochs_done:  # an epoch checkpoint: the experience restarts from the state it started from
+            if state.get("start_checkpoint"):
+                strategy.load_state_dict(load_checkpoint(ckpt_dir / state["start_checkpoint"])["strategy"])
+            strategy.resume_training(state["training"])
+        else:
+            strategy.load_state_dict(state["strategy"])
+            strategy.skipped_steps = state.get("skipped_steps", 0)
         matrix = AccuracyMatrix.from_dict(state["matrix"], benchmark.seen_domains, benchmark.unseen_domains,
                                           state["per_domain"])
-        start = state["experiences_done"]
-        echo(f"resuming from {previous} ({start} experience(s) done)")
-    if start == 0:
+        done = f"{start} experience(s)" + (f" and {epochs_done} epoch(s) of the next" if epochs_done else "")
+        echo(f"resuming from {previous} ({done} done)")
+    if start == 0 and not matrix.rows:
         echo("evaluating the initial model ...")
-        matrix.add_row("initial", strategy.evaluate_domains(benchmark))
+        matrix.add_row("initial", _evaluate(strategy, benchmark, echo))
     stream = benchmark.train_stream
     for t in range(start, len(stream)):
         domain = benchmark.train_domains[t]
@@ -229,16 +277,22 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
              f"({len(stream[t].dataset)} images, {config.epochs} epochs)")
         seed_everything(config.seed, t + 1)
         t0 = time.perf_counter()
+        started_from = f"exp{t}_{benchmark.train_domains[t - 1]}.pt" if t > 0 else None
+        strategy.on_epoch_end = functools.partial(_epoch_checkpoint, config, benchmark, strategy, matrix, ckpt_dir,
+                                                  t, domain, loss_log, started_from)
         strategy.train(stream[t])
+        strategy.on_epoch_end = None
         log.info("experience %d trained in %.1f s", t + 1, time.perf_counter() - t0)
-        matrix.add_row(f"after:{domain}", strategy.evaluate_domains(benchmark, keep_features=t == len(stream) - 1))
+        matrix.add_row(f"after:{domain}", _evaluate(strategy, benchmark, echo, keep_features=t == len(stream) - 1))
         loss_log.flush()
         save_checkpoint(ckpt_dir, t + 1, domain, {
             "strategy": strategy.state_dict(), "matrix": matrix.to_dict(), "per_domain": matrix.per_domain,
             "experiences_done": t + 1, "config": config.to_dict(), "stream": benchmark.name,
-            "losses_log_bytes": loss_log.tell()})
-        atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, False, plugins))
-    results = results_dict(config, benchmark, matrix, True, plugins)
+            "losses_log_bytes": loss_log.tell(), "skipped_steps": strategy.skipped_steps})
+        prune_checkpoints(ckpt_dir, config.keep_checkpoints)
+        atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, False, plugins,
+                                                                strategy.skipped_steps))
+    results = results_dict(config, benchmark, matrix, True, plugins, strategy.skipped_steps)
     atomic_write_json(output / "results.json", results)
     if not strategy.domain_features:  # resumed after the last experience: features for the figures
         strategy.evaluate_domains(benchmark, keep_features=True)

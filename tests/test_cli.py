@@ -55,7 +55,13 @@ def test_run_writes_results_json_of_the_documented_shape(experiment, tmp_path):
     assert res["final"]["unseen"]["mAP"] == pytest.approx(last[2])
     assert set(res["lifelong"]) == {"forgetting", "bwt", "per_row"}
     assert res["lifelong"]["forgetting"]["mAP"]["mean"] == pytest.approx(res["matrix"]["mAP"][1][0] - last[0])
-    assert set(res["per_domain"]["synth1"]) == {"mAP", "rank1", "rank5", "rank10", "rank20", "mINP"}
+    assert set(res["per_domain"]["synth1"]) == {"mAP", "rank1", "rank5", "rank10", "rank20", "mINP", "num_queries",
+                                                "num_valid_queries"}
+    assert res["per_domain"]["synth1"]["num_valid_queries"] == res["per_domain"]["synth1"]["num_queries"] > 0
+    assert res["skipped_steps"] == 0
+    import stat
+    for name in ("results.json", "config.json", "report.md", "checkpoints/exp2_synth2.pt"):  # one mode for all
+        assert stat.S_IMODE((out / name).stat().st_mode) == stat.S_IMODE((out / "run.log").stat().st_mode), name
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["exp1_synth1.pt", "exp2_synth2.pt"]
     assert "final seen (anti-forgetting)" in r.output and "initial" in r.output
     assert (out / "run.log").stat().st_size > 0
@@ -84,6 +90,28 @@ def test_killed_run_resumes_to_the_same_results(experiment, tmp_path):
     assert r.exit_code == 0, r.output
     assert "resuming from" in r.output
     assert json.loads((killed / "results.json").read_text()) == json.loads((full / "results.json").read_text())
+
+
+@pytest.mark.parametrize("crash_at", ["0", "1"])
+def test_a_run_killed_inside_an_experience_resumes_from_its_epoch_checkpoint(experiment, tmp_path, crash_at):
+    """checkpoint_every=1: the kill in the second epoch loses one epoch, and the resumed run (which restores the
+    optimizer, schedule, random generators and targets there) ends with the uninterrupted run's results.json and
+    losses.log."""
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert invoke("run", experiment, "--output", full, "--set", "checkpoint_every=1").exit_code == 0
+    r = invoke("run", experiment, "--output", killed, "--set", "checkpoint_every=1",
+               env={"LREID_TEST_CRASH_AT": crash_at})
+    assert r.exit_code != 0
+    t = int(crash_at)
+    expected = [*(["exp1_synth1.pt"] if t == 1 else []), f"exp{t + 1}_synth{t + 1}_epoch1.pt"]
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == expected
+    r = invoke("run", experiment, "--output", killed, "--resume", "--set", "checkpoint_every=1")
+    assert r.exit_code == 0, r.output
+    assert f"({t} experience(s) and 1 epoch(s) of the next done)" in r.output
+    assert json.loads((killed / "results.json").read_text()) == json.loads((full / "results.json").read_text())
+    assert (killed / "losses.log").read_text() == (full / "losses.log").read_text()
+    # epoch checkpoints are gone once their experience ended; the last keep_checkpoints=2 experiences stay
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["exp1_synth1.pt", "exp2_synth2.pt"]
 
 
 def test_existing_output_is_not_overwritten(experiment, tmp_path):

@@ -62,6 +62,11 @@ def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", PLUGINS)
+def test_a_run_killed_inside_an_experience_resumes_to_the_uninterrupted_one(name, tmp_path):
+    harness(name).epoch_resume_matches(tmp_path)
+
+
+@pytest.mark.parametrize("name", PLUGINS)
 def test_can_be_blocked(name, tmp_path):
     info = discover()[name]
     config = tiny_config(plugins={} if info.always_on else {name: dict(info.contract.get("settings", {}))})

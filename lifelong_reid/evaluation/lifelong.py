@@ -40,7 +40,7 @@ class AccuracyMatrix:
         self.rows.append(label)
         for m in METRICS:
             self.values[m].append([float(results[c][m]) for c in self.cols])
-        self.per_domain = {c: {k: v for k, v in results[c].items() if k != "num_valid_queries"} for c in self.cols}
+        self.per_domain = {c: {k: v for k, v in results[c].items() if k != "per_query"} for c in self.cols}
 
     def average(self, domains: list[str], metric: str, row: int = -1) -> Optional[float]:
         """Mean of ``metric`` over ``domains`` in ``row`` (``None`` if ``domains`` is empty)."""

@@ -19,7 +19,7 @@ import torch
 
 from lifelong_reid.errors import CheckpointError
 
-_NAME = re.compile(r"^exp(\d+)_.*\.pt$")
+_NAME = re.compile(r"^exp(\d+)_.*?(?:_epoch(\d+))?\.pt$")
 _TMP = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 
@@ -69,20 +69,58 @@ def remove_orphans(folder: Path) -> list[Path]:
     return removed
 
 
-def save_checkpoint(folder: Path, index: int, domain: str, state: dict) -> Path:
-    """Save ``state`` as ``folder/exp{index}_{domain}.pt`` (``index`` = experiences done), atomically."""
-    path = Path(folder) / f"exp{index}_{domain}.pt"
+def save_checkpoint(folder: Path, index: int, domain: str, state: dict, epoch: Optional[int] = None) -> Path:
+    """Save ``state`` atomically as ``folder/exp{index}_{domain}.pt`` when experience ``index`` (1-based) is
+    done, or as ``folder/exp{index}_{domain}_epoch{epoch}.pt`` after ``epoch`` epochs of it."""
+    suffix = f"_epoch{epoch}" if epoch is not None else ""
+    path = Path(folder) / f"exp{index}_{domain}{suffix}.pt"
     atomic_write_bytes(path, lambda f: torch.save(state, f))
     return path
 
 
-def latest_checkpoint(folder: Path) -> Optional[Path]:
-    """The checkpoint with the most experiences done in ``folder``, or ``None``."""
+def checkpoint_progress(path: Path) -> Optional[tuple[int, int]]:
+    """``(experiences done, epochs done in the next one)`` a checkpoint file name stands for, or ``None``
+    for another file: ``exp3_duke.pt`` -> ``(3, 0)``; ``exp3_duke_epoch5.pt`` -> ``(2, 5)``."""
+    m = _NAME.match(Path(path).name)
+    if m is None:
+        return None
+    index, epoch = int(m.group(1)), m.group(2)
+    return (index - 1, int(epoch)) if epoch is not None else (index, 0)
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoints in ``folder``, oldest progress first."""
     folder = Path(folder)
     if not folder.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return max(found)[1] if found else None
+        return []
+    found = [(progress, p) for p in folder.iterdir() if (progress := checkpoint_progress(p)) is not None]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(folder: Path) -> Optional[Path]:
+    """The checkpoint with the most progress (experiences, then epochs) in ``folder``, or ``None``."""
+    found = list_checkpoints(folder)
+    return found[-1] if found else None
+
+
+def prune_checkpoints(folder: Path, keep: int) -> list[Path]:
+    """Delete what the newest checkpoint makes unnecessary; returns the deleted paths.
+
+    Epoch checkpoints (``*_epochN.pt``) other than the newest checkpoint go; of the experience checkpoints, the
+    last ``keep`` stay (``0``: all). Call it after the newest checkpoint is written, so a crash in between
+    leaves one more file, never one fewer.
+    """
+    found = list_checkpoints(folder)
+    if not found:
+        return []
+    newest = found[-1]
+    partial = [p for p in found[:-1] if checkpoint_progress(p)[1] > 0]
+    complete = [p for p in found if checkpoint_progress(p)[1] == 0]
+    drop = partial + (complete[:-keep] if keep > 0 else [])
+    drop = [p for p in drop if p != newest]
+    for p in drop:
+        p.unlink(missing_ok=True)
+    return drop
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -7,6 +7,7 @@ autocast, evaluation of query/gallery domains. Methods arrive through the pluggy
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
@@ -24,13 +25,14 @@ from lifelong_reid.bridge import HookBridge
 from lifelong_reid.data.batch import ReIDBatch, collate_reid
 from lifelong_reid.data.dataset import ReIDDataset
 from lifelong_reid.data.samplers import PKSampler
-from lifelong_reid.errors import ConfigError
+from lifelong_reid.errors import ConfigError, TrainingDivergedError
 from lifelong_reid.evaluation.evaluator import ReIDEvaluator
 from lifelong_reid.evaluation.ranked_lists import DomainFeatures
 from lifelong_reid.losses import batch_hard_triplet_loss, identity_loss
 from lifelong_reid.plugin_manager import call_each, implementers
 from lifelong_reid.strategy.loss_metric import LossTermsMetric
 from lifelong_reid.strategy.optim import build_optimizer, build_param_groups, build_scheduler
+from lifelong_reid.strategy.resume import restore_training_state
 
 log = logging.getLogger(__name__)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -136,6 +138,13 @@ class ReIDStrategy(SupervisedTemplate):
         #: multiplies the base learning rates (:meth:`rebuild_optimizer`); 1 at each experience's start
         self.lr_factor = 1.0
         self.domain_features: list[DomainFeatures] = []
+        #: steps skipped for a non-finite loss (``nonfinite_loss="skip"``), over the whole run
+        self.skipped_steps = 0
+        self._skip_step = False
+        #: called as ``on_epoch_end(epochs_done)`` after each epoch (the runner's epoch checkpoints)
+        self.on_epoch_end = None
+        self._resume_state: Optional[dict] = None
+        self._muted: list = []
         self.model.hook = pm.hook  # the vision and output hooks of the model
         self.model.to(self.device)
 
@@ -327,9 +336,32 @@ class ReIDStrategy(SupervisedTemplate):
         return sum(terms.values()) if terms else torch.zeros((), device=self.device, requires_grad=True)
 
     def backward(self):
+        """Back-propagate, after checking that the loss is finite (``config.nonfinite_loss``).
+
+        Raises:
+            TrainingDivergedError: a NaN or infinite loss and ``nonfinite_loss="stop"``; the message names the
+                non-finite terms, the experience, the epoch and the iteration.
+        """
+        if not bool(torch.isfinite(self.loss.detach())):
+            bad = [f"{n}={float(v.detach())}" for n, v in self.loss_terms.items()
+                   if not bool(torch.isfinite(v.detach()))] or [f"loss={float(self.loss.detach())}"]
+            where = (f"experience {self.experience.current_experience + 1}, epoch {self.epoch + 1}, iteration "
+                     f"{self._count + 1}")
+            if self.config.nonfinite_loss == "skip":
+                self.skipped_steps += 1
+                self._skip_step = True
+                log.warning("non-finite loss (%s) at %s: step skipped (%d so far)", ", ".join(bad), where,
+                            self.skipped_steps)
+                return
+            raise TrainingDivergedError(f"training diverged: non-finite loss ({', '.join(bad)}) at {where}; the "
+                                        "checkpoints written before are kept. Lower lr (--set lr=...), or skip such "
+                                        "steps with --set nonfinite_loss=skip")
         self.scaler.scale(self.loss).backward()
 
     def optimizer_step(self):
+        if self._skip_step:
+            self.optimizer.zero_grad(set_to_none=True)
+            return
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.pm.hook.lreid_after_optimizer_step(strategy=self, batch=self.batch, outputs=self.mb_output)
@@ -349,9 +381,13 @@ class ReIDStrategy(SupervisedTemplate):
 
     def _after_training_iteration(self, **kwargs):
         self._count += 1
-        self._sums["loss"] += float(self.loss.detach())
-        for name, value in self.loss_terms.items():
-            self._sums[name] += float(value.detach())
+        if self._skip_step:  # a skipped step's non-finite loss stays out of the epoch means
+            self._skip_step = False
+            self._count -= 1
+        else:
+            self._sums["loss"] += float(self.loss.detach())
+            for name, value in self.loss_terms.items():
+                self._sums[name] += float(value.detach())
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix({k: f"{v / self._count:.3f}" for k, v in self._sums.items()})
@@ -372,6 +408,47 @@ class ReIDStrategy(SupervisedTemplate):
             if hasattr(f, "fileno"):
                 os.fsync(f.fileno())
         self.scheduler.step()
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(self.clock.train_exp_epochs)
+
+    # ------------------------------------------------------------------ resuming inside an experience
+    def resume_training(self, state: dict) -> None:
+        """Make the next :meth:`train` call continue an experience from an epoch checkpoint: the experience's
+        set-up runs as usual (with the loggers muted, since the log already holds its lines), then the saved
+        weights, optimizer, schedule, targets, plugin state and random generators replace the fresh ones and
+        training goes on at the saved epoch (:mod:`lifelong_reid.strategy.resume`)."""
+        self._resume_state = state
+
+    def train(self, experiences, eval_streams=None, **kwargs):
+        if self._resume_state is not None:
+            self._muted = [lg for lg in self.evaluator.loggers if hasattr(lg, "file")]
+            for lg in self._muted:
+                lg.file, lg._lreid_file = io.StringIO(), lg.file
+        try:
+            return super().train(experiences, eval_streams, **kwargs)
+        finally:
+            self._unmute()
+
+    def _unmute(self) -> None:
+        for lg in self._muted:
+            lg.file = lg._lreid_file
+        self._muted = []
+
+    def _train_exp(self, experience, eval_streams=None, **kwargs):
+        """Avalanche's epoch loop, starting after the epochs an epoch checkpoint holds (see
+        :meth:`resume_training`)."""
+        start = 0
+        if self._resume_state is not None:
+            state, self._resume_state = self._resume_state, None
+            start = restore_training_state(self, state)
+            self._unmute()
+        for _ in range(start, self.train_epochs):
+            self._before_training_epoch(**kwargs)
+            if self._stop_training:  # early stopping, as Avalanche's loop
+                self._stop_training = False
+                break
+            self.training_epoch(**kwargs)
+            self._after_training_epoch(**kwargs)
 
     # ------------------------------------------------------------------ features
     @torch.no_grad()
@@ -450,8 +527,14 @@ class ReIDStrategy(SupervisedTemplate):
             parts = {}
             for split, ds in (("query", query), ("gallery", gallery)):
                 parts[split] = self.extract_features(ds.eval(), desc=f"eval {name} {split}")
+                bad = int((~torch.isfinite(parts[split][0]).all(dim=1)).sum())
+                if bad:
+                    raise TrainingDivergedError(f"{bad} of {len(parts[split][0])} {name} {split} features are NaN or "
+                                                "infinite: the model's weights are broken (a diverged run, or a bad "
+                                                "checkpoint)")
                 ev.process(*parts[split], split=split)
             results[name] = ev.evaluate()
+            results[name]["num_queries"] = len(parts["query"][0])
             log.info("eval %s: mAP %.2f rank1 %.2f", name, results[name]["mAP"], results[name]["rank1"])
             if keep_features:
                 domain = benchmark.domains[name]

@@ -198,11 +198,11 @@ class FIRMPlugin:
             template = "A photo of a " + " ".join(["X"] * n) + " person."
             model.firm_prompts = IdentityPromptLearner(model.clip, model.tokenizer, self.num_joint, template)
             model.firm_prompts.to(model.visual.positional_embedding.device)
-            if self.history:  # a checkpoint's bank (one row per joint identity) is about to load
-                bank = model.visual.firm_vspf.bank
-                model.visual.firm_vspf.bank = torch.zeros(self.num_joint, bank.shape[1], device=bank.device)
         elif prompts.num_classes != self.num_joint:
             prompts.reset(self.num_joint)
+        bank = model.visual.firm_vspf.bank
+        if self.history and len(bank) != self.num_joint:  # a checkpoint's bank (a row per joint identity) loads next
+            model.visual.firm_vspf.bank = torch.zeros(self.num_joint, bank.shape[1], device=bank.device)
 
     # ------------------------------------------------------------------ vision forward (VSPF)
     @hookimpl

@@ -122,6 +122,9 @@ class MeanTeacherPlugin:
     def lreid_load_state_dict(self, state):
         mine = state.get("ema")
         if mine and mine["teacher"] is not None:
+            if self.teacher is not None:  # resumed inside an experience: the live teacher takes the saved one
+                self.teacher.load_state_dict(mine["teacher"])
+                return
             self.teacher, self._pending = None, mine["teacher"]  # built from the model at the next experience
 
 
