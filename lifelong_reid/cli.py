@@ -261,21 +261,31 @@ def datasets():
 
 @datasets.command("check")
 @click.argument("root", type=click.Path())
-@click.option("--stream", help="A named stream (e.g. lreid-setting1): report whether each of its domains is ready.")
+@click.option("--stream", help="A stream name (lreid-setting1, lifelong:A,B+U, dg:A->B, supervised:NAME, ...): report "
+                               "whether each of its datasets is ready.")
+@click.option("--decode/--no-decode", default=True, show_default=True,
+              help="Decode every image in full (cached by size and mtime), so truncated or empty files are found.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @_user_errors
-def datasets_check(root, stream):
-    """Report, for every known dataset under ROOT, whether it is found (with counts against the published
-    statistics), missing or malformed; with --stream, whether that stream can run (exit 1 if not)."""
+def datasets_check(root, stream, decode, progress):
+    """Report every dataset folder under ROOT as found (with counts against the published statistics),
+    readable (unregistered), malformed (which file, why), missing or skipped (no dataset layout); exit 1 when
+    something is malformed. With --stream, whether that stream can run (exit 1 if not)."""
     from lifelong_reid.data.check import check_root, check_stream, format_status
 
     if stream:
-        ready, lines = check_stream(stream, root)
+        ready, lines = check_stream(stream, root, decode=decode, progress=progress)
         for line in lines:
             click.echo(line)
         sys.exit(0 if ready else 1)
-    for status in check_root(root):
+    statuses = check_root(root, decode=decode, progress=progress)
+    for status in statuses:
         for line in format_status(status):
             click.echo(line)
+    malformed = [s.name for s in statuses if s.status == "malformed"]
+    if malformed:
+        click.echo(f"{len(malformed)} malformed: {', '.join(malformed)}", err=True)
+        sys.exit(1)
 
 
 @main.group()

@@ -79,7 +79,15 @@ def load_strategy(checkpoint: str | Path, *, device: Optional[str] = None, plugi
     for module in (p for p in plugins if inspect.ismodule(p)):
         register(pm, module, name=f"experiment:{getattr(module, '__name__', 'module')}")
     strategy = ReIDStrategy(model=build_model(config), config=config, pm=pm, progress=progress)
-    strategy.load_state_dict(state["strategy"], strict=False)
+    try:
+        strategy.load_state_dict(state["strategy"], strict=False)
+    except CheckpointError as e:
+        from lifelong_reid import __version__
+
+        saved_model = state["config"].get("model")
+        saved_version = state.get("library_version", "before 0.1.0")
+        raise CheckpointError(f"{path}: {e} [checkpoint: model {saved_model}, lifelong_reid {saved_version}; here: "
+                              f"model {config.model}, lifelong_reid {__version__}]") from None
     strategy.model.to(strategy.device)
     return strategy
 

@@ -30,6 +30,7 @@ from avalanche.logging import TextLogger
 
 from lifelong_reid.config import RunConfig
 from lifelong_reid.data.image_check import require_images
+from lifelong_reid.data.side_info import count_boxes_outside
 from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
 from lifelong_reid.evaluation.report import format_value, plugin_sections, write_report, write_visuals
@@ -105,14 +106,22 @@ def preflight(benchmark, progress: Optional[bool] = None, echo=print) -> None:
     Raises:
         ImageReadError: naming the first file that cannot be used and how many others fail.
     """
-    paths = [path for d in benchmark.domains.values() if d.image_loader is None
-             for s in (*d.train, *d.query, *d.gallery) for path in s.image_paths()]
+    for d in benchmark.domains.values():
+        for line in d.warnings:
+            echo(f"warning: {d.name}: {line}")
+    on_disk = [d for d in benchmark.domains.values() if d.image_loader is None]
+    paths = [path for d in on_disk for s in (*d.train, *d.query, *d.gallery) for path in s.image_paths()]
     if not paths:
         return
     report = require_images(paths, progress=progress)
     log.info("%s", report.summary())
     if report.warnings or report.decoded:
         echo(report.summary())
+    for d in on_disk:
+        clipped, dropped = count_boxes_outside((*d.train, *d.query, *d.gallery), report.sizes)
+        if clipped or dropped:
+            echo(f"warning: {d.name}: {clipped} part boxes extend beyond their image (clipped to it), {dropped} lie "
+                 "wholly outside it (that part gets no box)")
 
 
 def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool = False,
@@ -129,6 +138,7 @@ def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool 
     if not resume and (previous is not None or (output / "results.json").exists()):
         raise ConfigError(f"{output} already holds a run; continue it with --resume or choose another --output")
     check_batch_fits(config, benchmark)  # user mistakes stop here, before anything is written
+    state = _resumable_state(previous, config, benchmark) if resume and previous is not None else None
     preflight(benchmark, progress, echo)
     require_writable(output, "--output")
     removed = remove_orphans(output)
@@ -137,7 +147,7 @@ def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool 
         if removed:
             log.info("removed %d temporary file(s) left by an interrupted write: %s", len(removed),
                      ", ".join(p.name for p in removed))
-        return _run(config, benchmark, pm, output, ckpt_dir, previous if resume else None, progress, echo)
+        return _run(config, benchmark, pm, output, ckpt_dir, previous if resume else None, state, progress, echo)
     finally:
         logging.getLogger("lifelong_reid").removeHandler(handler)
         handler.close()
@@ -225,17 +235,25 @@ def require_writable(folder: Path, option: str) -> None:
         raise ConfigError(f"{folder}: cannot write there ({e.strerror or e}); choose another {option}") from None
 
 
-def _run(config, benchmark, pm, output, ckpt_dir, previous, progress, echo) -> dict:
+def _resumable_state(previous: Path, config: RunConfig, benchmark) -> dict:
+    """The checkpoint to resume, loaded (``weights_only``) and checked against ``config`` and the stream
+    before anything is written.
+
+    Raises:
+        CheckpointError: unreadable or crafted file, or written under other settings (names the fields).
+    """
+    state = load_checkpoint(previous)
+    diff = config_differences(state.get("config", {}), config)
+    if diff or state.get("stream") != benchmark.name:
+        raise CheckpointError(f"{previous} was written by a run with other settings "
+                              f"({', '.join(diff) or 'stream'} differ); resume with the same options")
+    return state
+
+
+def _run(config, benchmark, pm, output, ckpt_dir, previous, state, progress, echo) -> dict:
     started = time.perf_counter()
     plugins = describe_active(pm)
-    state = None
-    if previous is not None:  # check before writing anything: a resumed run is made under one config
-        state = load_checkpoint(previous)
-        diff = config_differences(state.get("config", {}), config)
-        if diff or state.get("stream") != benchmark.name:
-            raise CheckpointError(f"{previous} was written by a run with other settings "
-                                  f"({', '.join(diff) or 'stream'} differ); resume with the same options")
-    else:
+    if state is None:
         atomic_write_json(output / "config.json", {**config.to_dict(), "active_plugins": plugins})
     seed_everything(config.seed, 0)  # the initial (randomly initialised) weights depend on the seed only
     model = build_model(config)

@@ -6,7 +6,9 @@ Sec. 4.1) over Market-1501 (MA), DukeMTMC-reID (D), MSMT17 (MS) and CUHK03-NP (C
 - multi-source leave-one-out ``dg-loo:B``: train on the mixture of the other three training sets (one
   experience; labels stay distinct per source because they are keyed by (dataset, pid)), evaluate on B.
 
-Names accept the registry names or the paper's abbreviations (``dg:MA->D``, ``dg-loo:C3``).
+Names accept the registry names or the paper's abbreviations (``dg:MA->D``, ``dg-loo:C3``); ``dg:A->B`` also
+takes any folder or manifest readable by its layout under the data root (``dg:market1501-mini->cuhk03-mini``),
+as ``lifelong:`` does.
 """
 from __future__ import annotations
 
@@ -22,9 +24,11 @@ ABBREVIATIONS = {"MA": "market1501", "D": "dukemtmc-reid", "MS": "msmt17", "C3":
 DG_DATASETS = tuple(ABBREVIATIONS.values())
 
 
-def _dataset(name: str) -> str:
+def _dataset(name: str, folders: bool = False) -> str:
+    """The registry name of a DG dataset or abbreviation; with ``folders``, any other name is kept as a folder
+    (or manifest) to read by its layout."""
     full = ABBREVIATIONS.get(name.strip(), name.strip())
-    if full not in DG_DATASETS:
+    if full not in DG_DATASETS and not (folders and full):
         raise ConfigError(f"DG datasets are {', '.join(f'{k} ({v})' for k, v in ABBREVIATIONS.items())}; got {name!r}")
     return full
 
@@ -39,7 +43,7 @@ def dg_protocol(name: str) -> tuple[list[str], list[str]]:
         source, sep, target = name[3:].partition("->")
         if not sep:
             raise ConfigError(f"{name!r}: write single-source DG as dg:SOURCE->TARGET, e.g. dg:MA->D")
-        return [_dataset(source)], [_dataset(target)]
+        return [_dataset(source, folders=True)], [_dataset(target, folders=True)]
     if name.startswith("dg-loo:"):
         target = _dataset(name[7:])
         return [d for d in DG_DATASETS if d != target], [target]
@@ -69,12 +73,12 @@ def merge_domains(domains: list[DomainData], name: str) -> DomainData:
 def single_source_stream(source: str, target: str, data_root: str | os.PathLike, *,
                          transforms: Optional[tuple] = None) -> ReIDBenchmark:
     """``dg:source->target`` (see the module docstring)."""
-    from lifelong_reid.data.registry import read_dataset
+    from lifelong_reid.data.registry import read_any
 
-    source, target = _dataset(source), _dataset(target)
+    source, target = _dataset(source, folders=True), _dataset(target, folders=True)
     if source == target:
         raise ConfigError(f"single-source DG needs two different datasets, got {source} twice")
-    src, tgt = read_dataset(source, data_root), read_dataset(target, data_root)
+    src, tgt = read_any(source, data_root), read_any(target, data_root)
     return build_benchmark(f"dg:{source}->{target}", [src], [src, tgt], unseen=[tgt.name], transforms=transforms)
 
 

@@ -111,25 +111,55 @@ def build_stream(name: str, data_root: Optional[str | os.PathLike] = None, *, tr
             domain = select_modalities(domain, modalities)
         return static_stream(domain, transforms=transforms, name=name)
     if name.startswith("lifelong:"):
+        from lifelong_reid.data.registry import read_any
         from lifelong_reid.streams.lifelong import lifelong_stream
 
-        spec = name.split(":", 1)[1]
-        train_part, _, unseen_part = spec.partition("+")
-        train = [_read_any(d.strip(), data_root) for d in train_part.split(",") if d.strip()]
+        train_names, unseen_names = _lifelong_names(name)
+        train = [read_any(d, data_root) for d in train_names]
         if ids_per_domain:
             train = [limit_identities(d, ids_per_domain) for d in train]
-        unseen = [_read_any(d.strip(), data_root) for d in unseen_part.split(",") if d.strip()]
+        unseen = [read_any(d, data_root) for d in unseen_names]
         return lifelong_stream(train, unseen, transforms=transforms, name=name)
-    raise ConfigError(f"unknown stream {name!r}; known: {', '.join(stream_names())}, lifelong:A,B[+U], "
-                      "supervised:NAME, unsupervised:NAME, dg:A->B, dg-loo:B")
+    raise _unknown(name)
 
 
-def _read_any(name: str, data_root):
-    """A registered dataset by name, else any folder or manifest readable by its layout."""
-    from lifelong_reid.data.detect import read_domain
-    from lifelong_reid.data.registry import dataset_names, read_dataset
-
-    return read_dataset(name, data_root) if name in dataset_names() else read_domain(name, data_root)
+def _unknown(name: str) -> ConfigError:
+    return ConfigError(f"unknown stream {name!r}; known: {', '.join(stream_names())}, lifelong:A,B[+U], "
+                       "supervised:NAME, unsupervised:NAME, dg:A->B, dg-loo:B")
 
 
-__all__ = ["build_stream", "stream_names", "IDS_PER_DOMAIN"]
+def _lifelong_names(name: str) -> tuple[list[str], list[str]]:
+    train_part, _, unseen_part = name.split(":", 1)[1].partition("+")
+    train = [d.strip() for d in train_part.split(",") if d.strip()]
+    if not train:
+        raise ConfigError(f"{name!r}: name at least one training dataset, e.g. lifelong:market1501,msmt17+viper")
+    return train, [d.strip() for d in unseen_part.split(",") if d.strip()]
+
+
+def stream_datasets(name: str) -> tuple[list[str], list[str]]:
+    """``(training datasets, unseen datasets)`` the stream ``name`` reads: registry names, or folders /
+    manifests under the data root; ``([], [])`` for a synthetic stream. Takes every name :func:`build_stream`
+    takes.
+
+    Raises:
+        ConfigError: unknown name or malformed pattern.
+    """
+    if name in stream_names() and name.startswith("synthetic"):
+        return [], []
+    if name in SETTINGS:
+        return list(SETTINGS[name].train), list(SETTINGS[name].unseen)
+    if name.startswith(("dg:", "dg-loo:")):
+        from lifelong_reid.streams.generalization import dg_protocol
+
+        return dg_protocol(name)
+    if name.startswith(("supervised:", "unsupervised:")):
+        dataset = name.split(":", 1)[1].strip()
+        if not dataset:
+            raise ConfigError(f"{name!r}: name the dataset, e.g. supervised:market1501")
+        return [dataset], []
+    if name.startswith("lifelong:"):
+        return _lifelong_names(name)
+    raise _unknown(name)
+
+
+__all__ = ["build_stream", "stream_datasets", "stream_names", "IDS_PER_DOMAIN"]

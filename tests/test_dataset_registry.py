@@ -76,18 +76,20 @@ def test_check_reports_found_missing_malformed_and_readable_folders(tmp_path):
     write_cuhksysu(tmp_path / "cuhksysu4reid")
     (tmp_path / "DukeMTMC-reID" / "query").mkdir(parents=True)  # malformed: no other folders
     write_market_layout(tmp_path / "my-market-export")
-    status = {s.name: s for s in check_root(tmp_path)}
+    (tmp_path / "captions").mkdir()  # side files: no dataset layout
+    status = {s.name: s for s in check_root(tmp_path, decode=False)}  # layouts only (the files are empty)
     assert status["msmt17"].status == "found"
     assert any("published 32621 / 1041" in m for m in status["msmt17"].mismatches)
     assert status["cuhk-sysu"].status == "found" and not status["cuhk-sysu"].mismatches
     assert status["dukemtmc-reid"].status == "malformed" and "bounding_box_train" in status["dukemtmc-reid"].message
     assert status["market1501"].status == "missing"
     assert status["my-market-export"].status == "readable"
+    assert status["captions"].status == "skipped" and "no dataset layout" in status["captions"].message
     assert set(dataset_names()) <= set(status)
 
 
 def test_check_cli_and_stream_readiness(tmp_path):
-    write_market_layout(tmp_path / "Market-1501")
+    write_market_layout(tmp_path / "Market-1501", images=True)
     r = CliRunner().invoke(main, ["datasets", "check", str(tmp_path)])
     assert r.exit_code == 0 and "found      market1501" in r.output and "missing    msmt17" in r.output
     assert "differs from the published size: train: 12 images / 3 ids (published 12936 / 751)" in r.output
@@ -98,7 +100,7 @@ def test_check_cli_and_stream_readiness(tmp_path):
 
 
 def test_real_market1501_mini_counts_in_the_check(shared_data):
-    status = {s.name: s for s in check_root(shared_data)}
+    status = {s.name: s for s in check_root(shared_data, decode=False)}
     c = status["market1501-mini"].counts
     assert (c["train"]["images"], c["train"]["ids"], c["query"]["images"]) == (2882, 100, 599)
     assert c["gallery"]["images"] + c["gallery"]["junk"] == 2758

@@ -39,9 +39,11 @@ def test_each_lifelong_setting_builds_in_its_order_with_its_unseen_domains(data_
 
 
 def test_datasets_check_says_the_setting_is_ready(data_root):
-    r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "lreid-setting2"])
+    r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "lreid-setting2", "--no-decode"])
     assert r.exit_code == 0, r.output
     assert "stream lreid-setting2: ready" in r.output
+    r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "lreid-setting2"])
+    assert r.exit_code == 1 and "empty file (0 bytes)" in r.output  # the fixture's files are empty
 
 
 def test_user_order_identity_limit_and_unseen(data_root):
@@ -60,8 +62,25 @@ def test_single_source_dg_trains_on_the_source_and_tests_the_target(data_root):
     b = build_stream("dg:MA->D", data_root)
     assert b.train_domains == ["market1501"] and b.eval_domains == ["market1501", "dukemtmc-reid"]
     assert b.unseen_domains == ["dukemtmc-reid"] and b.seen_domains == ["market1501"]
-    with pytest.raises(ConfigError, match="DG datasets are MA"):
-        build_stream("dg:MA->viper", data_root)
+    b = build_stream("dg:MA->viper", data_root)  # any readable dataset is a target, as in lifelong:
+    assert b.unseen_domains == ["viper"]
+    with pytest.raises(DatasetLayoutError, match="nope: no such dataset folder or manifest"):
+        build_stream("dg:MA->nope", data_root)
+
+
+def test_dg_takes_folders_as_lifelong_does(data_root, tmp_path):
+    from dataset_fixtures import write_market_layout
+
+    write_market_layout(data_root / "my-export")
+    b = build_stream("dg:my-export->D", data_root)
+    assert b.train_domains == ["my-export"] and b.unseen_domains == ["dukemtmc-reid"]
+    r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "dg:my-export->D", "--no-decode"])
+    assert r.exit_code == 0 and "stream dg:my-export->D: ready" in r.output, r.output
+    for name in ("lifelong:market1501,my-export+viper", "supervised:my-export", "dg-loo:D", "synthetic-vi"):
+        r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", name, "--no-decode"])
+        assert r.exit_code == 0 and f"stream {name}: ready" in r.output, r.output
+    r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "lifelong:market1501,absent"])
+    assert r.exit_code == 1 and "missing    absent" in r.output and "NOT ready" in r.output
 
 
 def test_leave_one_out_merges_three_sources_with_distinct_labels(data_root):

@@ -12,6 +12,7 @@ from torchvision import tv_tensors
 
 from lifelong_reid.data.image_io import open_rgb
 from lifelong_reid.data.sample import PART_NAMES, Sample, tuple_modalities
+from lifelong_reid.data.side_info import clip_box
 
 
 def relabel(samples: Sequence[Sample], offsets: Optional[dict] = None) -> tuple[list[int], dict]:
@@ -101,7 +102,8 @@ class ReIDDataset(Dataset):
     def _boxes(self, sample: Sample, image) -> tv_tensors.BoundingBoxes:
         first = image[0] if isinstance(image, (list, tuple)) else image
         w, h = first.size
-        rows = [list((sample.part_boxes or {}).get(p, (math.nan,) * 4)) for p in PART_NAMES]
+        boxes = sample.part_boxes or {}
+        rows = [list((clip_box(boxes[p], w, h) if p in boxes else None) or (math.nan,) * 4) for p in PART_NAMES]
         return tv_tensors.BoundingBoxes(torch.tensor(rows, dtype=torch.float32), format="XYXY", canvas_size=(h, w))
 
     def _mask(self, sample: Sample, image) -> tv_tensors.Mask:

@@ -50,21 +50,21 @@ def default_cache_path() -> Path:
     return Path(os.environ.get("LREID_CACHE", Path.home() / ".cache" / "lifelong_reid")) / "image_check.sqlite"
 
 
-def inspect_image(path: str) -> tuple[Optional[str], tuple[str, ...]]:
-    """Decode ``path`` fully; returns ``(error, warnings)``: ``error`` is ``None`` or why the file cannot be
-    used, ``warnings`` a tuple of :data:`WARNINGS` keys."""
+def inspect_image(path: str) -> tuple[Optional[str], tuple[str, ...], tuple[int, int]]:
+    """Decode ``path`` fully; returns ``(error, warnings, (width, height))``: ``error`` is ``None`` or why the
+    file cannot be used, ``warnings`` a tuple of :data:`WARNINGS` keys, the size ``(0, 0)`` on error."""
     try:
         if os.path.getsize(path) == 0:
-            return "empty file (0 bytes)", ()
+            return "empty file (0 bytes)", (), (0, 0)
     except OSError:
-        return "file not found", ()
+        return "file not found", (), (0, 0)
     try:
         with Image.open(path) as img:
             fmt, mode, size = img.format, img.mode, img.size
             img.load()  # the whole pixel data: a truncated JPEG fails here, not at Image.open
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         reason = "not an image" if isinstance(e, UnidentifiedImageError) else f"{type(e).__name__}: {e}"
-        return reason, ()
+        return reason, (), (0, 0)
     warnings = []
     expected = _EXT_FORMATS.get(Path(path).suffix.lower())
     if expected is not None and fmt != expected:
@@ -73,7 +73,7 @@ def inspect_image(path: str) -> tuple[Optional[str], tuple[str, ...]]:
         warnings.append("mode")
     if min(size) < TINY:
         warnings.append("tiny")
-    return None, tuple(warnings)
+    return None, tuple(warnings), size
 
 
 @dataclass
@@ -83,6 +83,7 @@ class ImageCheck:
     Attributes:
         total: images looked at. decoded: decoded now (the others were in the cache).
         errors: ``[(path, reason), ...]``. warnings: ``{kind: count}``. examples: ``{kind: first path}``.
+        sizes: ``{path: (width, height)}`` of every image that decoded.
     """
 
     total: int = 0
@@ -90,6 +91,7 @@ class ImageCheck:
     errors: list = field(default_factory=list)
     warnings: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line: ``checked N images (M decoded, the rest cached); warnings: ...``."""
@@ -109,7 +111,7 @@ class ImageCheck:
 
 
 class _Cache:
-    """Absolute path -> (size, mtime_ns, warnings) of images that decoded."""
+    """Absolute path -> (file size, mtime_ns, warnings, width, height) of images that decoded."""
 
     def __init__(self, path: Optional[Path]):
         self.db = None
@@ -118,31 +120,31 @@ class _Cache:
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(path), timeout=30)
-            self.db.execute("CREATE TABLE IF NOT EXISTS ok (path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER, "
-                            "warnings TEXT)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS decoded (path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER, "
+                            "warnings TEXT, width INTEGER, height INTEGER)")
         except (OSError, sqlite3.Error):  # an unwritable cache only costs time
             self.db = None
 
-    def lookup(self, keys: list[tuple[str, int, int]]) -> dict[str, tuple[str, ...]]:
+    def lookup(self, keys: list[tuple[str, int, int]]) -> dict[str, tuple[tuple[str, ...], tuple[int, int]]]:
         if self.db is None or not keys:
             return {}
         found = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
-            rows = self.db.execute(f"SELECT path, size, mtime, warnings FROM ok WHERE path IN "
+            rows = self.db.execute(f"SELECT path, size, mtime, warnings, width, height FROM decoded WHERE path IN "
                                    f"({','.join('?' * len(chunk))})", [k[0] for k in chunk]).fetchall()
             stats = {k[0]: (k[1], k[2]) for k in chunk}
-            for path, size, mtime, warnings in rows:
+            for path, size, mtime, warnings, width, height in rows:
                 if stats[path] == (size, mtime):
-                    found[path] = tuple(w for w in warnings.split(",") if w)
+                    found[path] = tuple(w for w in warnings.split(",") if w), (width, height)
         return found
 
-    def store(self, rows: list[tuple[str, int, int, str]]) -> None:
+    def store(self, rows: list[tuple[str, int, int, str, int, int]]) -> None:
         if self.db is None or not rows:
             return
         try:
             with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO ok VALUES (?, ?, ?, ?)", rows)
+                self.db.executemany("INSERT OR REPLACE INTO decoded VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             pass
 
@@ -178,16 +180,18 @@ def verify_images(paths: Iterable[str], *, workers: Optional[int] = None, cache:
         known = store.lookup([k for k in keys if k[1] > 0])
         todo = [(p, k) for p, k in zip(paths, keys) if k[0] not in known]
         for p, k in zip(paths, keys):
-            for w in known.get(k[0], ()):
-                report.warnings[w] += 1
-                report.examples.setdefault(w, p)
+            if k[0] in known:
+                warnings, report.sizes[p] = known[k[0]]
+                for w in warnings:
+                    report.warnings[w] += 1
+                    report.examples.setdefault(w, p)
         workers = workers or min(8, os.cpu_count() or 1)
         fresh = []
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = pool.map(inspect_image, [p for p, _ in todo], chunksize=64)
             bar = tqdm(results, total=len(todo), desc="decoding images", unit="img", leave=False,
                        disable=(not progress) if progress is not None else None)
-            for (p, key), (error, warnings) in zip(todo, bar):
+            for (p, key), (error, warnings, size) in zip(todo, bar):
                 report.decoded += 1
                 if error is not None:
                     report.errors.append((p, error))
@@ -195,7 +199,8 @@ def verify_images(paths: Iterable[str], *, workers: Optional[int] = None, cache:
                 for w in warnings:
                     report.warnings[w] += 1
                     report.examples.setdefault(w, p)
-                fresh.append((*key, ",".join(warnings)))
+                report.sizes[p] = size
+                fresh.append((*key, ",".join(warnings), *size))
         store.store(fresh)
     finally:
         store.close()

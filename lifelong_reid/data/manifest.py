@@ -81,6 +81,9 @@ def _parse_row(row: dict, lineno: int, csv_path: Path, root: Path, name: str, ch
     if not rel:
         raise ManifestError(f"{where}: empty path")
     path = Path(rel) if os.path.isabs(rel) else root / rel
+    if not os.path.isabs(rel) and not os.path.normpath(path).startswith(os.path.normpath(root) + os.sep):
+        raise ManifestError(f"{where}: path {rel!r} leaves the dataset folder {root}; give a path inside it, or an "
+                            "absolute path")
     if check_files and not path.is_file():
         raise DatasetLayoutError(f"{where}: image {path} does not exist; fix the path column or the folder")
     return Sample(path=str(path), pid=pid, camid=camid, domain=name, modality=modality), split

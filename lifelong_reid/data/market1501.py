@@ -32,18 +32,32 @@ def list_images(folder: Path) -> list[str]:
         return sorted(e.name for e in it if e.name.lower().endswith(IMAGE_SUFFIXES))
 
 
-def parse_market_name(name: str, folder: Path) -> tuple[int, int]:
-    """``(pid, camid)`` from a Market-1501 file name; camid is 0-based.
+#: The file-name pattern of each dataset distributed in the Market-1501 layout (what an error quotes).
+NAME_PATTERNS = {
+    "market1501": ("Market-1501", "PPPP_cCsS_FFFFFF_BB.jpg"),
+    "dukemtmc-reid": ("DukeMTMC-reID", "PPPP_cC_fFFFFFFF.jpg"),
+    "cuhk03-np-detected": ("CUHK03-NP", "PPPP_cC_N.png"),
+    "cuhk03-np-labeled": ("CUHK03-NP", "PPPP_cC_N.png"),
+    "lpw": ("LPW (Market-1501 export)", "PPPP_cC_....jpg"),
+}
+
+
+def parse_market_name(name: str, folder: Path, dataset: str = "market1501") -> tuple[int, int]:
+    """``(pid, camid)`` from a file name of the Market-1501 layout; camid is 0-based.
+
+    Args:
+        dataset: the dataset being read, so that an error quotes its own pattern (:data:`NAME_PATTERNS`).
 
     Raises:
         DatasetLayoutError: the name does not start with ``PPPP_cC``.
     """
     m = _NAME.match(name)
     if m is None:
+        label, pattern = NAME_PATTERNS.get(dataset, NAME_PATTERNS["market1501"])
         raise DatasetLayoutError(
-            f"{folder / name}: file name does not follow the Market-1501 pattern "
-            "'PPPP_cCsS_FFFFFF_BB.jpg' (identity, then camera); rename it or read the folder with the "
-            "CSV manifest reader (lifelong_reid.data.read_manifest)")
+            f"{folder / name}: file name does not follow the {label} pattern '{pattern}' (identity, then "
+            "camera); rename or remove it, or read the folder with the CSV manifest reader "
+            "(lifelong_reid.data.read_manifest)")
     pid, cam = int(m.group(1)), int(m.group(2))
     if cam < 1:
         raise DatasetLayoutError(f"{folder / name}: camera index must start at c1, got c{cam}")
@@ -81,7 +95,7 @@ def read_market1501(root: str | os.PathLike, name: str = "market1501") -> Domain
             raise DatasetLayoutError(f"{folder} holds no images (.jpg/.png); is the download complete?")
         samples = []
         for fname in names:
-            pid, camid = parse_market_name(fname, folder)
+            pid, camid = parse_market_name(fname, folder, name)
             if pid == JUNK_PID and split != "gallery":
                 continue
             samples.append(Sample(path=str(folder / fname), pid=pid, camid=camid, domain=name))

@@ -108,6 +108,18 @@ def read_dataset(name: str, data_root: str | os.PathLike, domain: Optional[str] 
     return spec.reader(path, domain or name)
 
 
+def read_any(name: str, data_root: Optional[str | os.PathLike]) -> DomainData:
+    """A registered dataset by name, else any folder or manifest readable by its layout
+    (:func:`~lifelong_reid.data.read_domain`, relative to ``data_root`` or the working directory).
+
+    Raises:
+        DatasetLayoutError: as :func:`read_dataset` or :func:`~lifelong_reid.data.read_domain`.
+    """
+    from lifelong_reid.data.detect import read_domain
+
+    return read_dataset(name, data_root) if name in _REGISTRY else read_domain(name, data_root)
+
+
 def split_counts(data: DomainData) -> dict:
     """``{split: {"images", "junk", "ids", "cameras"}}`` as read (junk counted apart)."""
     out = {}

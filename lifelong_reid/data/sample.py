@@ -78,6 +78,8 @@ class DomainData:
             ``None`` means "open ``sample.path`` from disk".
         protocol: evaluation protocol (:func:`lifelong_reid.evaluation.protocol_names`): ``"market1501"``, or
             ``"single_camera"`` for one-camera datasets.
+        warnings: what the reader or :func:`~lifelong_reid.data.attach_side_info` counted and let through
+            (e.g. side-file entries naming no image); a run prints them before training.
     """
 
     name: str
@@ -87,6 +89,7 @@ class DomainData:
     root: Optional[str] = None
     image_loader: Optional[Callable] = None
     protocol: str = "market1501"
+    warnings: list = field(default_factory=list)
 
     def __repr__(self) -> str:  # the dataclass repr would print every sample
         counts = ", ".join(f"{split}={len(getattr(self, split))}" for split in ("train", "query", "gallery"))

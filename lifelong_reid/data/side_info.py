@@ -11,7 +11,10 @@ Formats:
   ``duke_attribute.mat`` (DukeMTMC-attribute), one record per identity.
 
 ``IMAGE`` keys may be the sample's path, its path relative to the dataset root, or its file name.
-:func:`attach_side_info` returns the domain with captions, part boxes and attributes set on its samples.
+:func:`attach_side_info` returns the domain with captions, part boxes and attributes set on its samples;
+entries that name no image of the domain are counted in the domain's ``warnings`` (a run prints them before
+training). A part box is clipped to its image when the image is loaded (:func:`clip_box`); one wholly outside
+the image counts as no box for that part; a run counts both before training.
 A side file is needed only by the plugin that uses it: :func:`require_side_file` raises a
 :class:`~lifelong_reid.errors.ConfigError` naming the file, the plugin and the format.
 """
@@ -106,6 +109,32 @@ def load_part_boxes(path: str | os.PathLike) -> dict[str, dict[str, tuple]]:
     return out
 
 
+def clip_box(box, width: int, height: int) -> Optional[tuple[float, float, float, float]]:
+    """``box`` ``(x0, y0, x1, y1)`` in pixels clipped to a ``width`` x ``height`` image, or ``None`` when no
+    part of it lies inside."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = min(max(x0, 0.0), width), min(max(x1, 0.0), width)
+    y0, y1 = min(max(y0, 0.0), height), min(max(y1, 0.0), height)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def count_boxes_outside(samples, sizes: dict) -> tuple[int, int]:
+    """``(clipped, dropped)``: part boxes of ``samples`` that extend beyond their image (``sizes``:
+    ``{path: (width, height)}``) and those wholly outside it."""
+    clipped = dropped = 0
+    for s in samples:
+        size = sizes.get(s.image_paths()[0])
+        if not s.part_boxes or size is None:
+            continue
+        for box in s.part_boxes.values():
+            inside = clip_box(box, *size)
+            if inside is None:
+                dropped += 1
+            elif inside != tuple(float(v) for v in box):
+                clipped += 1
+    return clipped, dropped
+
+
 def _decode(record, binary: dict, choices: dict) -> dict:
     attrs = {}
     for field, name in binary.items():
@@ -180,24 +209,24 @@ def attributes_sentence(attrs: dict[str, str]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def _lookup(table: dict, sample_path: str, root: Optional[str]):
-    """A side file's entry for an image: keyed by its path, by its path relative to any folder above it
-    (what ``lreid caption DIR`` / ``lreid ground DIR`` write for whichever ``DIR`` was given), or by its file
-    name."""
+def _lookup_key(table: dict, sample_path: str, root: Optional[str]) -> Optional[str]:
+    """The key of a side file's entry for an image: its path, its path relative to any folder above it
+    (what ``lreid caption DIR`` / ``lreid ground DIR`` write for whichever ``DIR`` was given), or its file
+    name; ``None`` when there is none."""
     if sample_path in table:
-        return table[sample_path]
+        return sample_path
     if root:
         try:
             rel = os.path.relpath(sample_path, root)
         except ValueError:
             rel = None
         if rel in table:
-            return table[rel]
+            return rel
     parts = Path(sample_path).parts
     for k in range(1, len(parts)):  # longest suffix first: "train/0001/x.jpg", then "0001/x.jpg", then "x.jpg"
-        value = table.get("/".join(parts[k:]))
-        if value is not None:
-            return value
+        key = "/".join(parts[k:])
+        if table.get(key) is not None:
+            return key
     return None
 
 
@@ -221,25 +250,41 @@ def attach_side_info(domain: DomainData, *, captions: Optional[dict] = None, par
                      attributes: Optional[dict] = None, part_masks: Optional[dict] = None) -> DomainData:
     """A copy of ``domain`` whose samples carry the given side information (samples without an entry keep
     ``None``); ``attributes`` is keyed by pid (:func:`load_identity_attributes`), ``part_masks`` by image file
-    stem (:func:`load_part_masks`)."""
+    stem (:func:`load_part_masks`). Caption and part-box entries that name no image of the domain are counted
+    in the copy's ``warnings``."""
+    used = {"captions": set(), "part boxes": set()}
+
+    def find(table, what, path):
+        key = _lookup_key(table, path, domain.root)
+        if key is None:
+            return None
+        used[what].add(key)
+        return table[key]
+
     def update(s):
         changes = {}
         if part_masks is not None and Path(s.path).stem in part_masks:
             changes["part_masks"] = part_masks[Path(s.path).stem]
         if captions is not None:
-            text = _lookup(captions, s.path, domain.root)
+            text = find(captions, "captions", s.path)
             if text is not None:
                 changes["caption"] = text
         if part_boxes is not None:
-            boxes = _lookup(part_boxes, s.path, domain.root)
+            boxes = find(part_boxes, "part boxes", s.path)
             if boxes is not None:
                 changes["part_boxes"] = boxes
         if attributes is not None and s.pid in attributes:
             changes["attributes"] = attributes[s.pid]
         return dataclasses.replace(s, **changes) if changes else s
 
-    return dataclasses.replace(domain, train=[update(s) for s in domain.train], query=[update(s) for s in domain.query],
-                               gallery=[update(s) for s in domain.gallery])
+    out = dataclasses.replace(domain, train=[update(s) for s in domain.train], query=[update(s) for s in domain.query],
+                              gallery=[update(s) for s in domain.gallery], warnings=list(domain.warnings))
+    for what, table in (("captions", captions), ("part boxes", part_boxes)):
+        unused = [k for k in (table or {}) if k not in used[what]]
+        if unused:
+            out.warnings.append(f"{len(unused)} of {len(table)} {what} entries name no image of {domain.name} "
+                                f"(e.g. {unused[0]!r}); they are ignored")
+    return out
 
 
 def captions_from_attributes(domain: DomainData) -> DomainData:

@@ -70,10 +70,14 @@ def remove_orphans(folder: Path) -> list[Path]:
 
 
 def save_checkpoint(folder: Path, index: int, domain: str, state: dict, epoch: Optional[int] = None) -> Path:
-    """Save ``state`` atomically as ``folder/exp{index}_{domain}.pt`` when experience ``index`` (1-based) is
-    done, or as ``folder/exp{index}_{domain}_epoch{epoch}.pt`` after ``epoch`` epochs of it."""
+    """Save ``state`` (with ``library_version`` added) atomically as ``folder/exp{index}_{domain}.pt`` when
+    experience ``index`` (1-based) is done, or as ``folder/exp{index}_{domain}_epoch{epoch}.pt`` after ``epoch``
+    epochs of it."""
+    from lifelong_reid import __version__
+
     suffix = f"_epoch{epoch}" if epoch is not None else ""
     path = Path(folder) / f"exp{index}_{domain}{suffix}.pt"
+    state = {**state, "library_version": __version__}
     atomic_write_bytes(path, lambda f: torch.save(state, f))
     return path
 
@@ -126,11 +130,28 @@ def prune_checkpoints(folder: Path, keep: int) -> list[Path]:
 def load_checkpoint(path: Path) -> dict:
     """Load a checkpoint on the CPU.
 
+    Only tensors and plain containers load (``weights_only=True``): a file holding any other Python object is
+    refused without running anything.
+
     Raises:
-        CheckpointError: the file is missing or unreadable.
+        CheckpointError: the file is missing, truncated, or holds other objects (one line naming the file).
     """
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({e}); delete it to resume from the one "
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" in str(e):  # torch's several-line explanation, kept to its gist
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+            what = f" ({found.group(1)})" if found else ""
+            raise CheckpointError(f"{path}: cannot read checkpoint: it holds a Python object{what} besides tensors "
+                                  "and plain containers, which could run code on loading, so it is refused; use "
+                                  "checkpoints written by lreid") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint ({_one_line(e)}); delete it to resume from the one "
                               "before") from None
+    except (OSError, RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({_one_line(e)}); delete it to resume from the one "
+                              "before") from None
+
+
+def _one_line(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -141,6 +141,7 @@ class ReIDStrategy(SupervisedTemplate):
         #: steps skipped for a non-finite loss (``nonfinite_loss="skip"``), over the whole run
         self.skipped_steps = 0
         self._skip_step = False
+        self._epoch_skipped = 0
         #: called as ``on_epoch_end(epochs_done)`` after each epoch (the runner's epoch checkpoints)
         self.on_epoch_end = None
         self._resume_state: Optional[dict] = None
@@ -349,13 +350,14 @@ class ReIDStrategy(SupervisedTemplate):
                      f"{self._count + 1}")
             if self.config.nonfinite_loss == "skip":
                 self.skipped_steps += 1
+                self._epoch_skipped += 1
                 self._skip_step = True
                 log.warning("non-finite loss (%s) at %s: step skipped (%d so far)", ", ".join(bad), where,
                             self.skipped_steps)
                 return
             raise TrainingDivergedError(f"training diverged: non-finite loss ({', '.join(bad)}) at {where}; the "
-                                        "checkpoints written before are kept. Lower lr (--set lr=...), or skip such "
-                                        "steps with --set nonfinite_loss=skip")
+                                        "run stops here and keeps the checkpoints it wrote. Lower lr (--set lr=...), or skip "
+                                        "such steps with --set nonfinite_loss=skip")
         self.scaler.scale(self.loss).backward()
 
     def optimizer_step(self):
@@ -373,7 +375,7 @@ class ReIDStrategy(SupervisedTemplate):
         if self._loader_stale:
             self._build_loader()
         self.sampler.set_epoch(epoch)
-        self._sums, self._count = defaultdict(float), 0
+        self._sums, self._count, self._epoch_skipped = defaultdict(float), 0, 0
         desc = f"exp {self.experience.current_experience + 1} epoch {epoch + 1}/{self.train_epochs}"
         self._bar = tqdm(total=len(self.sampler), desc=desc, leave=False, dynamic_ncols=True,
                          disable=None if self.progress is None else not self.progress)
@@ -395,6 +397,11 @@ class ReIDStrategy(SupervisedTemplate):
         self._assign_targets(self.clock.train_exp_epochs, self._count)
 
     def _after_training_epoch(self, **kwargs):
+        if self._epoch_skipped and not self._count:
+            raise TrainingDivergedError(f"training diverged: every step of experience "
+                                        f"{self.experience.current_experience + 1}, epoch {self.epoch + 1} had a "
+                                        f"non-finite loss and was skipped ({self._epoch_skipped} steps); lower lr "
+                                        "(--set lr=...)")
         self.epoch_losses = {k: v / max(self._count, 1) for k, v in self._sums.items()}
         if self._bar is not None:
             self._bar.close()
