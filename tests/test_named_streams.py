@@ -155,3 +155,17 @@ def test_unsupervised_regdb_from_its_files(tmp_path):
     assert set(b.train_stream[0].dataset.targets) == {-1} and b.protocol["regdb"] == "regdb"
     with pytest.raises(ConfigError, match="unsupervised streams are for"):
         build_stream("unsupervised:market1501", tmp_path)
+
+
+def test_the_readme_experiment_that_builds_a_named_stream_runs(data_root):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "duke-to-market" in b)
+    namespace: dict = {}
+    exec(code, namespace)
+    config = namespace["config"]
+    config.data_root = str(data_root)
+    b = namespace["stream"](config)
+    assert b.train_domains == ["dukemtmc-reid", "market1501"] and b.unseen_domains == ["viper"]
