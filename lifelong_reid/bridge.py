@@ -10,8 +10,9 @@ from __future__ import annotations
 from avalanche.core import SupervisedPlugin
 
 
-class HookBridge(SupervisedPlugin):
-    """Forwards Avalanche callbacks to the strategy's pluggy hook relay (``strategy.pm.hook``)."""
+class HookBridge(SupervisedPlugin, supports_distributed=True):
+    """Forwards Avalanche callbacks to the strategy's pluggy hook relay (``strategy.pm.hook``). Every rank of a
+    distributed run calls the hooks; :mod:`lifelong_reid.distributed` keeps what they see consistent."""
 
     def before_training_exp(self, strategy, **kwargs):
         strategy.pm.hook.lreid_before_experience(strategy=strategy, experience=strategy.experience)

@@ -54,25 +54,52 @@ def main():
 @click.option("--synthetic", is_flag=True,
               help="Run the experiment's offline variant (its synthetic_config: synthetic stream, tiny model, CPU).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes (GPUs, or CPU processes with gloo): relaunches the command under "
+                   "`torchrun --standalone --nproc_per_node N`.")
 @_user_errors
 def run(experiment, data_root, output, device, seed, epochs, resume, overrides, plugin_names, p_options, block,
-        synthetic, progress):
-    """Run an EXPERIMENT file (see examples/)."""
+        synthetic, progress, nproc):
+    """Run an EXPERIMENT file (see examples/). Under torchrun (`torchrun --nproc_per_node N -m lifelong_reid.cli
+    run ...`, or --nproc N) the processes train one model together; only rank 0 writes and prints."""
+    from lifelong_reid.distributed import init_distributed, is_main, launched_by_torchrun
     from lifelong_reid.experiment import call_stream, load_experiment, resolve_config
     from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.registry import activate_plugins
     from lifelong_reid.runner import run_experiment
 
+    if nproc > 1 and not launched_by_torchrun():
+        sys.exit(_relaunch_under_torchrun(nproc))
     activate, block = _plugin_options(plugin_names, p_options, block)
     module = load_experiment(experiment)
     config = resolve_config(module, overrides=overrides, synthetic=synthetic, plugins=activate, data_root=data_root,
                             device=device, seed=seed, epochs=epochs, output=output)
+    if init_distributed(config.device) and not is_main():
+        progress = False
     pm = get_plugin_manager(block=block)
     activate_plugins(config, pm, objects=getattr(module, "plugins", []), block=block)
     register(pm, module, name=f"experiment:{Path(experiment).name}")
     out = Path(config.output or f"runs/{config.name}-seed{config.seed}")
     benchmark = call_stream(module, config)
     run_experiment(config, benchmark, pm, out, resume=resume, progress=progress, echo=click.echo)
+
+
+def _relaunch_under_torchrun(nproc: int) -> int:
+    """Run this very command line again under ``torchrun --standalone --nproc_per_node nproc`` (without
+    ``--nproc``); returns torchrun's exit status."""
+    import subprocess
+
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            args.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           "-m", "lifelong_reid.cli", *args]
+    return subprocess.call(cmd)
 
 
 def _plugin_options(plugin_names, p_options, block) -> tuple[list, list]:

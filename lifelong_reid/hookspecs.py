@@ -234,6 +234,10 @@ def lreid_after_optimizer_step(strategy, batch, outputs):
         strategy: the strategy. batch: the iteration's :class:`~lifelong_reid.data.ReIDBatch`.
         outputs: the iteration's model outputs (detach before keeping them).
 
+    Under several processes (``torchrun``), ``batch`` and ``outputs`` are this rank's share of the global
+    batch: update state from ``lifelong_reid.distributed.all_gather_cat(tensor)`` (the global batch, in rank
+    order; the tensor itself when there is one process) so that every rank keeps the same state.
+
     Returns:
         ``None``.
     """

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from avalanche.logging import TextLogger
 
+from lifelong_reid import distributed as dist
 from lifelong_reid.config import RunConfig
 from lifelong_reid.data.image_check import require_images
 from lifelong_reid.data.side_info import count_boxes_outside
@@ -133,6 +134,8 @@ def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool 
         CheckpointError: the checkpoint to resume was made with a different config.
     """
     output = Path(output)
+    main = dist.is_main()  # under several processes only rank 0 writes and prints
+    echo = echo if main else (lambda *a, **k: None)
     ckpt_dir = output / "checkpoints"
     previous = latest_checkpoint(ckpt_dir)
     if not resume and (previous is not None or (output / "results.json").exists()):
@@ -140,9 +143,12 @@ def run_experiment(config: RunConfig, benchmark, pm, output: Path, resume: bool 
     check_batch_fits(config, benchmark)  # user mistakes stop here, before anything is written
     state = _resumable_state(previous, config, benchmark) if resume and previous is not None else None
     preflight(benchmark, progress, echo)
-    require_writable(output, "--output")
-    removed = remove_orphans(output)
-    handler = _attach_log_file(output / "run.log")
+    removed = []
+    if main:
+        require_writable(output, "--output")
+        removed = remove_orphans(output)
+    dist.barrier()  # the other ranks start once the folder is ready
+    handler = _attach_log_file(output / "run.log") if main else logging.NullHandler()
     try:
         if removed:
             log.info("removed %d temporary file(s) left by an interrupted write: %s", len(removed),
@@ -170,7 +176,8 @@ def _epoch_checkpoint(config, benchmark, strategy, matrix, ckpt_dir, t, domain, 
     """Every ``config.checkpoint_every`` epochs inside experience ``t`` (0-based), save what resuming there
     needs (:func:`~lifelong_reid.strategy.resume.training_state`) and the name of the checkpoint the
     experience started from; the previous epoch checkpoint is then removed."""
-    if not config.checkpoint_every or epochs_done % config.checkpoint_every or epochs_done >= config.epochs:
+    if (not config.checkpoint_every or epochs_done % config.checkpoint_every or epochs_done >= config.epochs
+            or not dist.is_main()):
         return
     loss_log.flush()
     save_checkpoint(ckpt_dir, t + 1, domain, {
@@ -253,16 +260,17 @@ def _resumable_state(previous: Path, config: RunConfig, benchmark) -> dict:
 def _run(config, benchmark, pm, output, ckpt_dir, previous, state, progress, echo) -> dict:
     started = time.perf_counter()
     plugins = describe_active(pm)
-    if state is None:
+    if state is None and dist.is_main():
         atomic_write_json(output / "config.json", {**config.to_dict(), "active_plugins": plugins})
     seed_everything(config.seed, 0)  # the initial (randomly initialised) weights depend on the seed only
     model = build_model(config)
-    log_path = output / "losses.log"
-    if state is not None and "losses_log_bytes" in state and log_path.exists():
+    log_path = output / "losses.log" if dist.is_main() else Path(os.devnull)
+    if state is not None and "losses_log_bytes" in state and log_path.exists() and dist.is_main():
         with open(log_path, "r+b") as f:  # drop what the interrupted experience wrote
             f.truncate(state["losses_log_bytes"])
     with open(log_path, "a" if state is not None else "w") as loss_log:
-        strategy = ReIDStrategy(model=model, config=config, pm=pm, loggers=[TextLogger(loss_log)], progress=progress)
+        loggers = [TextLogger(loss_log)] if dist.is_main() else []  # Avalanche: loggers on rank 0 only
+        strategy = ReIDStrategy(model=model, config=config, pm=pm, loggers=loggers, progress=progress)
         return _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous, state, echo, started,
                                    plugins, loss_log)
 
@@ -303,17 +311,20 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
         log.info("experience %d trained in %.1f s", t + 1, time.perf_counter() - t0)
         matrix.add_row(f"after:{domain}", _evaluate(strategy, benchmark, echo, keep_features=t == len(stream) - 1))
         loss_log.flush()
-        save_checkpoint(ckpt_dir, t + 1, domain, {
-            "strategy": strategy.state_dict(), "matrix": matrix.to_dict(), "per_domain": matrix.per_domain,
-            "experiences_done": t + 1, "config": config.to_dict(), "stream": benchmark.name,
-            "losses_log_bytes": loss_log.tell(), "skipped_steps": strategy.skipped_steps})
-        prune_checkpoints(ckpt_dir, config.keep_checkpoints)
-        atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, False, plugins,
-                                                                strategy.skipped_steps))
+        if dist.is_main():
+            save_checkpoint(ckpt_dir, t + 1, domain, {
+                "strategy": strategy.state_dict(), "matrix": matrix.to_dict(), "per_domain": matrix.per_domain,
+                "experiences_done": t + 1, "config": config.to_dict(), "stream": benchmark.name,
+                "losses_log_bytes": loss_log.tell(), "skipped_steps": strategy.skipped_steps})
+            prune_checkpoints(ckpt_dir, config.keep_checkpoints)
+            atomic_write_json(output / "results.json", results_dict(config, benchmark, matrix, False, plugins,
+                                                                    strategy.skipped_steps))
     results = results_dict(config, benchmark, matrix, True, plugins, strategy.skipped_steps)
-    atomic_write_json(output / "results.json", results)
     if not strategy.domain_features:  # resumed after the last experience: features for the figures
         strategy.evaluate_domains(benchmark, keep_features=True)
+    if not dist.is_main():
+        return results
+    atomic_write_json(output / "results.json", results)
     visuals = write_visuals(strategy.domain_features, output, metric=config.eval_metric)
     write_report(results, output, visuals, plugin_sections(strategy, output))
     log.info("run finished in %.1f s", time.perf_counter() - started)

@@ -24,14 +24,20 @@ class PKSampler(Sampler[list]):
         p: identities per batch.
         k: images per identity.
         seed: base seed.
+        rank, world_size: under several processes, every rank draws the same global batch and yields its
+            ``rank``-th share of ``p / world_size`` identities (all ``k`` images of each).
 
     Raises:
-        ConfigError: fewer than ``p`` identities, or ``p``/``k`` below 1.
+        ConfigError: fewer than ``p`` identities, ``p``/``k`` below 1, or ``p`` not divisible by ``world_size``.
     """
 
-    def __init__(self, labels: Sequence[int], p: int, k: int, seed: int = 0):
+    def __init__(self, labels: Sequence[int], p: int, k: int, seed: int = 0, rank: int = 0, world_size: int = 1):
         if p < 1 or k < 1:
             raise ConfigError(f"P and K must be >= 1, got P={p}, K={k}")
+        if p % world_size:
+            raise ConfigError(f"batch_p={p} identities cannot be shared equally by {world_size} processes; use a "
+                              f"multiple of {world_size} (--set batch_p=...)")
+        self.rank, self.world_size = rank, world_size
         self.index_by_label: dict[int, list[int]] = defaultdict(list)
         for i, lab in enumerate(labels):
             if int(lab) >= 0:
@@ -68,7 +74,8 @@ class PKSampler(Sampler[list]):
             batch = []
             for lab in chosen:
                 batch.extend(chunks[lab].pop())
-            yield batch
+            share = len(batch) // self.world_size
+            yield batch[self.rank * share:(self.rank + 1) * share]
             available = [lab for lab in available if chunks[lab]]
 
     def __len__(self) -> int:

@@ -19,7 +19,9 @@ from torch import nn
 class BNNeck(nn.BatchNorm1d):
     """BatchNorm1d with a frozen zero bias, weight initialised to 1 (BNNeck, Luo et al. 2019, Sec. 4.2).
 
-    Input and output ``(B, D)``.
+    Input and output ``(B, D)``. Under several processes (:mod:`lifelong_reid.distributed`) a training batch is
+    normalised with the mean and variance of the global batch (every rank's), as SyncBatchNorm does, on any
+    device, so that N processes compute what one process computes on the whole batch.
     """
 
     def __init__(self, dim: int):
@@ -27,6 +29,20 @@ class BNNeck(nn.BatchNorm1d):
         nn.init.ones_(self.weight)
         nn.init.zeros_(self.bias)
         self.bias.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from lifelong_reid.distributed import sync_batch_stats
+
+        stats = sync_batch_stats(x.float()) if self.training else None
+        if stats is None:
+            return super().forward(x)
+        mean, var, n = stats
+        with torch.no_grad():  # running statistics as BatchNorm1d keeps them (unbiased variance)
+            m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked + 1)
+            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            self.running_var.mul_(1 - m).add_(var.detach() * n / max(n - 1, 1), alpha=m)
+            self.num_batches_tracked += 1
+        return (x.float() - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
 
 
 def make_classifier(dim: int, num_classes: int) -> nn.Linear:

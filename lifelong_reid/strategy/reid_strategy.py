@@ -18,9 +18,10 @@ from typing import Optional
 import torch
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from lifelong_reid import distributed as dist
 from lifelong_reid.bridge import HookBridge
 from lifelong_reid.data.batch import ReIDBatch, collate_reid
 from lifelong_reid.data.dataset import ReIDDataset
@@ -109,7 +110,7 @@ class ReIDStrategy(SupervisedTemplate):
 
     def __init__(self, *, model, config, pm, plugins=(), loggers=(), progress: Optional[bool] = None):
         self.config, self.pm, self.progress = config, pm, progress
-        device = resolve_device(config.device)
+        device = dist.local_device(resolve_device(config.device))
         if config.amp not in (None, *AMP_DTYPES):
             raise ConfigError(f"amp must be null, bf16 or fp16, got {config.amp!r}")
         check_loss_names(pm)
@@ -197,7 +198,9 @@ class ReIDStrategy(SupervisedTemplate):
 
     def _build_loader(self) -> None:
         seed = self.config.seed * 1000 + self.experience.current_experience
-        self.sampler = PKSampler(self.targets.tolist(), self.config.batch_p, self.config.batch_k, seed=seed)
+        rank, world_size = dist.world()
+        self.sampler = PKSampler(self.targets.tolist(), self.config.batch_p, self.config.batch_k, seed=seed,
+                                 rank=rank, world_size=world_size)
         self.dataloader = DataLoader(self.adapted_dataset, batch_sampler=self.sampler,
                                      num_workers=self.config.num_workers, collate_fn=collate_reid,
                                      pin_memory=self.device.type == "cuda",
@@ -235,6 +238,8 @@ class ReIDStrategy(SupervisedTemplate):
             self._labelling_dataset = self.experience.dataset.eval()
         new = self.pm.hook.lreid_assign_targets(strategy=self, experience=self.experience,
                                                 dataset=self._labelling_dataset, epoch=epoch, iteration=iteration)
+        if dist.is_distributed():  # one set of pseudo-labels for every rank: rank 0's
+            new = dist.broadcast_object(None if new is None else torch.as_tensor(new).cpu())
         if new is not None:
             self.set_targets(new)
 
@@ -323,9 +328,10 @@ class ReIDStrategy(SupervisedTemplate):
         if cfg.id_weight > 0 and logits:  # no term when every head has its identity loss off (set_head_losses)
             terms["id"] = cfg.id_weight * sum(identity_loss(lg, y, cfg.label_smoothing) for lg in logits)
         feats = [out[h.feature] for h in heads if h.triplet and h.feature in out]
-        if cfg.triplet_weight > 0 and feats:
+        if cfg.triplet_weight > 0 and feats:  # mined over the global batch under several processes
+            y_all = dist.all_gather_cat(y)
             terms["triplet"] = cfg.triplet_weight * sum(
-                batch_hard_triplet_loss(f, y, cfg.triplet_margin) for f in feats)
+                batch_hard_triplet_loss(dist.all_gather_with_grad(f), y_all, cfg.triplet_margin) for f in feats)
         owner = {k: "the strategy" for k in terms}
         for plugin, extra in call_each(self.pm, "lreid_extra_losses", outputs=out, batch=self.batch, strategy=self):
             for name, value in (extra or {}).items():
@@ -343,7 +349,8 @@ class ReIDStrategy(SupervisedTemplate):
             TrainingDivergedError: a NaN or infinite loss and ``nonfinite_loss="stop"``; the message names the
                 non-finite terms, the experience, the epoch and the iteration.
         """
-        if not bool(torch.isfinite(self.loss.detach())):
+        finite = torch.isfinite(self.loss.detach()).to(torch.float32).reshape(1)
+        if not bool(dist.all_reduce_sum(finite) == dist.world()[1]):  # every rank stops, or skips, together
             bad = [f"{n}={float(v.detach())}" for n, v in self.loss_terms.items()
                    if not bool(torch.isfinite(v.detach()))] or [f"loss={float(self.loss.detach())}"]
             where = (f"experience {self.experience.current_experience + 1}, epoch {self.epoch + 1}, iteration "
@@ -359,12 +366,16 @@ class ReIDStrategy(SupervisedTemplate):
                                         "run stops here and keeps the checkpoints it wrote. Lower lr (--set lr=...), or skip "
                                         "such steps with --set nonfinite_loss=skip")
         self.scaler.scale(self.loss).backward()
+        if dist.is_distributed():
+            dist.average_gradients([p for g in self.optimizer.param_groups for p in g["params"]])
 
     def optimizer_step(self):
         if self._skip_step:
             self.optimizer.zero_grad(set_to_none=True)
             return
         self.scaler.step(self.optimizer)
+        if dist.is_distributed():  # BatchNorm statistics and other buffers: rank 0's, as DDP keeps them
+            dist.broadcast_buffers(self.model)
         self.scaler.update()
         self.pm.hook.lreid_after_optimizer_step(strategy=self, batch=self.batch, outputs=self.mb_output)
 
@@ -392,7 +403,7 @@ class ReIDStrategy(SupervisedTemplate):
                 self._sums[name] += float(value.detach())
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix({k: f"{v / self._count:.3f}" for k, v in self._sums.items()})
+            self._bar.set_postfix({k: f"{v / max(self._count, 1):.3f}" for k, v in self._sums.items()})
         super()._after_training_iteration(**kwargs)
         self._assign_targets(self.clock.train_exp_epochs, self._count)
 
@@ -402,7 +413,13 @@ class ReIDStrategy(SupervisedTemplate):
                                         f"{self.experience.current_experience + 1}, epoch {self.epoch + 1} had a "
                                         f"non-finite loss and was skipped ({self._epoch_skipped} steps); lower lr "
                                         "(--set lr=...)")
-        self.epoch_losses = {k: v / max(self._count, 1) for k, v in self._sums.items()}
+        if dist.is_distributed() and self._sums:  # every rank logs the mean over all ranks' iterations
+            keys = sorted(self._sums)
+            total = dist.all_reduce_sum(torch.tensor([self._sums[k] for k in keys] + [self._count], dtype=torch.float64))
+            self._sums, count = dict(zip(keys, total[:-1].tolist())), int(total[-1])
+        else:
+            count = self._count
+        self.epoch_losses = {k: v / max(count, 1) for k, v in self._sums.items()}
         if self._bar is not None:
             self._bar.close()
         log.info("experience %d epoch %d: %s lr=%.3g", self.experience.current_experience + 1,
@@ -478,6 +495,9 @@ class ReIDStrategy(SupervisedTemplate):
         """
         was_training = self.model.training
         self.model.eval()
+        sharded = dist.is_distributed() and len(dataset) >= dist.world()[1]
+        if sharded:  # each rank embeds a contiguous shard; the shards are gathered back in order below
+            dataset = Subset(dataset, list(dist.shard(len(dataset))))
         loader = DataLoader(dataset, batch_size=self.config.eval_batch_size, shuffle=False,
                             num_workers=self.config.num_workers, collate_fn=collate_reid)
         names = tuple(outputs) if outputs else ("feat",)
@@ -507,6 +527,10 @@ class ReIDStrategy(SupervisedTemplate):
             domain += batch.domain
         self.model.train(was_training)
         result = {k: torch.cat(v) for k, v in cols.items()}
+        if sharded:
+            result = {k: dist.all_gather_cat(v) for k, v in result.items()}
+            modality = [m for part in dist.all_gather_objects(modality) for m in part]
+            domain = [d for part in dist.all_gather_objects(domain) for d in part]
         result.update(modality=modality, domain=domain)
         return result
 

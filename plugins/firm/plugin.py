@@ -410,8 +410,11 @@ class FIRMPlugin:
     def lreid_after_optimizer_step(self, strategy, batch, outputs):
         if self.modal_labels is None or strategy.experience_is_supervised:
             return
-        feats = outputs["feat"].detach()
-        labels, modality = self._batch_labels(batch)
+        from lifelong_reid.distributed import all_gather_cat
+
+        # the global batch, in rank order, under several processes: every rank's memories stay equal
+        feats = all_gather_cat(outputs["feat"].detach())
+        labels, modality = (all_gather_cat(t) for t in self._batch_labels(batch))
         for m, memory in enumerate(self.memories):
             sel = (modality == m).to(feats.device)
             if sel.any():

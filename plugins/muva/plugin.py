@@ -418,8 +418,11 @@ class MUVAPlugin:
     @hookimpl
     def lreid_after_optimizer_step(self, batch, outputs):
         if self.cfg.imp and self.vpm2 is not None and "muva_bn" in outputs:
-            hardest_momentum_update(self.vpm2, outputs["muva_bn"].detach(), batch.targets.to(self.vpm2.device),
-                                    self.cfg.imp_momentum)
+            from lifelong_reid.distributed import all_gather_cat
+
+            # the global batch under several processes, so that every rank's memory stays equal
+            hardest_momentum_update(self.vpm2, all_gather_cat(outputs["muva_bn"].detach()),
+                                    all_gather_cat(batch.targets).to(self.vpm2.device), self.cfg.imp_momentum)
 
     # ------------------------------------------------------------------ report
     @hookimpl

@@ -37,6 +37,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from lifelong_reid.distributed import all_gather_cat
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.hooks import hookimpl
 from lifelong_reid.losses import image_to_text_loss
@@ -262,7 +263,8 @@ class VLADRPlugin:
             old = self.memory.old_prototypes(self.domain)
             if old is not None and old.shape[1:] == feats.shape[1:]:
                 losses["vladr_ida"] = self.cfg.ida_weight * ida_loss(feats, old)
-            self.memory.update(self.domain, feats)  # the memory exists for IDA only
+            # the memory exists for IDA only; updated from the global batch under several processes
+            self.memory.update(self.domain, all_gather_cat(feats.detach()))
         if self.cfg.affinity_kl and self.old_model is not None:
             with torch.no_grad():
                 old_out = self.old_model(batch.images, batch)
