@@ -13,6 +13,7 @@ An experiment file (see ``examples/``) defines:
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import os
@@ -37,9 +38,20 @@ def _raised_in(path: Path, e: BaseException) -> str:
     return f"{f.filename}:{f.lineno}" if f is not None else str(path)
 
 
-def _user_code_error(path: Path, what: str, e: Exception) -> ConfigError:
-    return ConfigError(f"{_raised_in(path, e)}: {what} raised {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for the "
-                       "traceback)")
+@contextlib.contextmanager
+def _user_code(path: Path, what: str, passthrough: tuple = ()):
+    """Turn an exception raised by the experiment file's code into a one-line :class:`ConfigError` naming
+    ``path`` and the line (errors of the library and ``passthrough`` types pass through; ``LREID_DEBUG=1`` lets
+    everything through)."""
+    try:
+        yield
+    except (LReIDError, *passthrough):
+        raise
+    except Exception as e:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        raise ConfigError(f"{_raised_in(path, e)}: {what} raised {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for "
+                          "the traceback)") from None
 
 
 def load_experiment(path: str | Path) -> ModuleType:
@@ -57,17 +69,12 @@ def load_experiment(path: str | Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with _user_code(path, "the experiment file", passthrough=(SyntaxError, ImportError)):
+            spec.loader.exec_module(module)
     except SyntaxError as e:
         raise ConfigError(f"{path}:{e.lineno}: syntax error: {e.msg}") from None
     except ImportError as e:
         raise ConfigError(f"{path}: import failed: {e}") from None
-    except LReIDError:
-        raise
-    except Exception as e:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        raise _user_code_error(path, "the experiment file", e) from None
     if not isinstance(getattr(module, "config", None), RunConfig):
         raise ConfigError(f"{path}: define `config = RunConfig(...)` at module level")
     if not callable(getattr(module, "stream", None)):
@@ -119,15 +126,9 @@ def call_stream(module: ModuleType, config: RunConfig):
     from lifelong_reid.streams.benchmark import ReIDBenchmark
 
     path = Path(getattr(module, "__file__", "experiment"))
-    try:
+    with _user_code(path, "stream(config)"):
         benchmark = module.stream(config)
-    except LReIDError:
-        raise
-    except Exception as e:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        raise _user_code_error(path, "stream(config)", e) from None
     if not isinstance(benchmark, ReIDBenchmark):
         raise ConfigError(f"{path}: stream(config) returned {type(benchmark).__name__}, not a stream; return "
-                          "one built by lifelong_reid.streams (e.g. named_stream(...), lifelong_stream(...))")
+                          "one built by lifelong_reid.streams (e.g. build_stream(...), lifelong_stream(...))")
     return benchmark

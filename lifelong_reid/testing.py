@@ -204,8 +204,11 @@ class PluginHarness:
     def checkpoint_roundtrip(self, epochs: int = 1) -> tuple[dict, dict]:
         """Train one experience, save the strategy state, load it into a fresh strategy with fresh plugins,
         save again; returns ``(saved, saved_again)`` (equal when the plugins' state round-trips)."""
+        from lifelong_reid.strategy.checkpoint import check_plain
+
         self.train(epochs)
         saved = self.last_strategy.state_dict()
+        check_plain(saved["plugins"], "plugins")  # what weights_only loading reads back
         fresh = self.strategy()
         fresh.load_state_dict(copy.deepcopy(saved))
         return saved, fresh.state_dict()
@@ -213,35 +216,23 @@ class PluginHarness:
     def resume_matches(self, tmp_path: Path) -> tuple[dict, dict]:
         """Run the stream uninterrupted, then run it again killed before its second experience and resumed;
         returns both ``results.json`` (their matrices and ``losses.log`` must agree; asserted here)."""
-        tmp_path = Path(tmp_path)
-        full = self.run(tmp_path / "full")
-        pm = self.plugin_manager([_Recorder(kill_at=1)])
-        benchmark = self._benchmark()
-        try:
-            run_experiment(self.config, benchmark, pm, tmp_path / "killed", progress=False, echo=lambda *a: None)
-            raise AssertionError("the simulated kill did not happen (the stream has one experience?)")
-        except KeyboardInterrupt:
-            pass
-        resumed = run_experiment(self.config, self._benchmark(), self.plugin_manager(), tmp_path / "killed",
-                                 resume=True, progress=False, echo=lambda *a: None)
-        assert json.dumps(resumed["matrix"]) == json.dumps(full["matrix"]), "resumed run differs"
-        assert (tmp_path / "killed" / "losses.log").read_text() == (tmp_path / "full" / "losses.log").read_text()
-        return full, resumed
-
+        return self._kill_and_resume(Path(tmp_path), _Recorder(kill_at=1))
 
     def epoch_resume_matches(self, tmp_path: Path) -> tuple[dict, dict]:
         """With an epoch checkpoint after every epoch (``checkpoint_every=1``), run the stream uninterrupted,
         then kill it before the second epoch of its last experience and resume from that epoch checkpoint;
         returns both ``results.json`` (matrices and ``losses.log`` must agree; asserted here). Shows that the
         plugins' ``lreid_state_dict`` holds everything an epoch depends on."""
-        tmp_path = Path(tmp_path)
         self.config.checkpoint_every, self.config.epochs = 1, max(self.config.epochs, 2)
-        full = self.run(tmp_path / "full")
         last = len(self._benchmark().train_stream) - 1
+        return self._kill_and_resume(Path(tmp_path), _Recorder(kill_at_epoch=(last, 1)))
+
+    def _kill_and_resume(self, tmp_path: Path, killer: "_Recorder") -> tuple[dict, dict]:
+        full = self.run(tmp_path / "full")
         try:
-            run_experiment(self.config, self._benchmark(), self.plugin_manager([_Recorder(kill_at_epoch=(last, 1))]),
-                           tmp_path / "killed", progress=False, echo=lambda *a: None)
-            raise AssertionError("the simulated kill did not happen")
+            run_experiment(self.config, self._benchmark(), self.plugin_manager([killer]), tmp_path / "killed",
+                           progress=False, echo=lambda *a: None)
+            raise AssertionError("the simulated kill did not happen (the stream has one experience?)")
         except KeyboardInterrupt:
             pass
         resumed = run_experiment(self.config, self._benchmark(), self.plugin_manager(), tmp_path / "killed",

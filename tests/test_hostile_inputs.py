@@ -380,6 +380,21 @@ def test_skip_mode_counts_the_skipped_steps(tmp_path):
     assert "step skipped (1 so far)" in log
 
 
+def test_plugin_state_that_weights_only_loading_cannot_read_is_refused_at_saving():
+    from dataclasses import dataclass as dc
+
+    from lifelong_reid.errors import CheckpointError
+    from lifelong_reid.strategy.checkpoint import check_plain
+
+    @dc
+    class Settings:
+        weight: float = 1.0
+
+    check_plain({"model": {"w": torch.zeros(2)}, "plugins": {"p": {"n": 3, "xs": [1.0, "a", None]}}})
+    with pytest.raises(CheckpointError, match=r"state.plugins.p.settings is a .*Settings; checkpoints hold only"):
+        check_plain({"plugins": {"p": {"settings": Settings()}}})
+
+
 if __name__ == "__main__":  # the table of the closing note
     import tempfile
 

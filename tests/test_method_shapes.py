@@ -3,7 +3,6 @@ MUVA (local tokens + per-layer masks + records + named loss), GraFT (fusion toke
 modalities), MambaPro (adapters in a frozen encoder + per-modality prompts), FIRM (pseudo-labels)."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from lifelong_reid import hookimpl

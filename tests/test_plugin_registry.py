@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ from lifelong_reid import RunConfig, hookimpl
 from lifelong_reid.cli import main
 from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.plugin_manager import get_plugin_manager, install_tracing, register
-from lifelong_reid.registry import PluginInfo, activate_plugins, discover, settings_docs
+from lifelong_reid.registry import activate_plugins, discover, settings_docs
 from lifelong_reid.testing import PluginHarness, run_with_plugins, tiny_config, tiny_stream
 
 VLADR_TINY = {"num_attributes": 2, "prompt_length": 2, "stage1_epochs": 1}

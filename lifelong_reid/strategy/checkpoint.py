@@ -69,15 +69,47 @@ def remove_orphans(folder: Path) -> list[Path]:
     return removed
 
 
+_PLAIN = (str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
+
+
+def check_plain(state, where: str = "state") -> None:
+    """Check that ``state`` holds only what ``torch.load(weights_only=True)`` reads back: tensors, numbers,
+    strings, ``None``, and lists / tuples / dicts of them (``OrderedDict`` included).
+
+    Raises:
+        CheckpointError: naming the first offending entry (e.g. ``state.plugins.vladr.config``) and its type.
+    """
+    if torch.is_tensor(state) or isinstance(state, _PLAIN):
+        return
+    if isinstance(state, dict):
+        for k, v in state.items():
+            if not isinstance(k, (str, int)):
+                raise CheckpointError(f"{where} has a key of type {type(k).__name__}; use str or int keys")
+            check_plain(v, f"{where}.{k}")
+        return
+    if isinstance(state, (list, tuple)):
+        for i, v in enumerate(state):
+            check_plain(v, f"{where}[{i}]")
+        return
+    raise CheckpointError(f"{where} is a {type(state).__module__}.{type(state).__name__}; checkpoints hold only "
+                          "tensors, numbers, strings and lists / dicts of them (lreid_state_dict must return "
+                          "those), so that loading them cannot run code")
+
+
 def save_checkpoint(folder: Path, index: int, domain: str, state: dict, epoch: Optional[int] = None) -> Path:
     """Save ``state`` (with ``library_version`` added) atomically as ``folder/exp{index}_{domain}.pt`` when
     experience ``index`` (1-based) is done, or as ``folder/exp{index}_{domain}_epoch{epoch}.pt`` after ``epoch``
-    epochs of it."""
+    epochs of it.
+
+    Raises:
+        CheckpointError: ``state`` holds something :func:`check_plain` refuses (nothing is written).
+    """
     from lifelong_reid import __version__
 
     suffix = f"_epoch{epoch}" if epoch is not None else ""
     path = Path(folder) / f"exp{index}_{domain}{suffix}.pt"
     state = {**state, "library_version": __version__}
+    check_plain(state)
     atomic_write_bytes(path, lambda f: torch.save(state, f))
     return path
 

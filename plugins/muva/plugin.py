@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lifelong_reid.errors import ConfigError
