@@ -398,7 +398,7 @@ def test_plugin_state_that_weights_only_loading_cannot_read_is_refused_at_saving
 if __name__ == "__main__":  # the table of the closing note
     import tempfile
 
-    print("| case | exit | message |\n|---|---|---|")
+    print("| case | exit | message (first line matching) | files before the command |\n|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         trained_root = Path(tmp) / "trained"
         trained_root.mkdir()
