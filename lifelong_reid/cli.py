@@ -1,4 +1,4 @@
-"""The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid eval CHECKPOINT``,
+"""The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid eval CHECKPOINT``, ``lreid export CHECKPOINT``,
 ``lreid search CHECKPOINT QUERY_DIR GALLERY_DIR``, ``lreid caption IMAGE_DIR``, ``lreid ground IMAGE_DIR``,
 ``lreid prune CHECKPOINT``, ``lreid datasets check ROOT``, ``lreid plugins list``.
 
@@ -258,6 +258,50 @@ def prune_command(checkpoint, amount, output, rounds, finetune_epochs, experimen
                f"non-zero parameters {r['nonzero_params']:,} of {r['params']:,}")
     click.echo(f"file {r['bytes'] / 1e6:.2f} MB (zlib {r['compressed_bytes'] / 1e6:.2f} MB); source "
                f"{r['source_bytes'] / 1e6:.2f} MB (zlib {r['source_compressed_bytes'] / 1e6:.2f} MB): {r['output']}")
+
+
+@main.command("export")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "torch-export"]), default="onnx",
+              show_default=True, help="ONNX (onnxruntime), TorchScript (torch.jit), or a torch.export program.")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Default: CHECKPOINT with .onnx / .torchscript.pt / .pt2 beside it.")
+@click.option("--opset", type=int, help="ONNX opset (default: the exporter's).")
+@click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
+              help="Keep the batch dimension free (otherwise fixed to the example batch).")
+@click.option("--images", "image_dir", type=click.Path(file_okay=False),
+              help="Folder of real images for the parity check (default: synthetic people).")
+@click.option("--parity-images", type=int, default=16, show_default=True)
+@click.option("--modality", default="rgb", show_default=True, help="Modality of the exported inputs (rgb, ir, ...).")
+@click.option("--experiment", type=click.Path(dir_okay=False),
+              help="The experiment file that trained the checkpoint, only when it registered plugin objects of its "
+                   "own.")
+@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@_user_errors
+def export_command(checkpoint, fmt, output, opset, dynamic_batch, image_dir, parity_images, modality, experiment,
+                   block):
+    """Export a checkpoint's retrieval model (images -> features, plugins included) and check it against
+    PyTorch: max difference of the L2-normalised features, identical top-10 lists, images/s of both."""
+    from lifelong_reid.export import check_parity, example_images, export_model, folder_images
+    from lifelong_reid.inference import load_strategy
+
+    suffix = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "torch-export": ".pt2"}[fmt]
+    out = Path(output or Path(checkpoint).with_suffix(suffix))
+    strategy = load_strategy(checkpoint, device="cpu", plugins=_experiment_plugins(experiment), block=block,
+                             progress=False)
+    images = folder_images(strategy, image_dir, parity_images) if image_dir else example_images(strategy,
+                                                                                               parity_images)
+    example = images if fmt == "torch-export" or not dynamic_batch else images[:2]  # parity runs on all of them
+    export_model(strategy, out, fmt, example=example, opset=opset, dynamic_batch=dynamic_batch, modality=modality)
+    r = check_parity(strategy, out, fmt, images, modality=modality)
+    click.echo(f"exported {out} ({r['size_mb']:.2f} MB, {fmt})")
+    click.echo(f"parity on {r['images']} {'real' if image_dir else 'synthetic'} images: max |diff| of normalised "
+               f"features {r['max_abs_diff']:.2e}; top-{r['top_k']} lists {'identical' if r['top_k_equal'] else 'DIFFER'}")
+    click.echo(f"CPU throughput: {fmt} {r['exported_images_per_s']:.1f} images/s, PyTorch "
+               f"{r['torch_images_per_s']:.1f} images/s (batch {r['images']})")
+    if not r["top_k_equal"] or r["max_abs_diff"] > 1e-3:
+        click.echo("error: the exported model does not match PyTorch (see above)", err=True)
+        sys.exit(1)
 
 
 @main.command("synthetic-clip")
