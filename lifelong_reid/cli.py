@@ -1,4 +1,4 @@
-"""The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid eval CHECKPOINT``, ``lreid export CHECKPOINT``,
+"""The ``lreid`` command line: ``lreid run EXPERIMENT.py``, ``lreid eval CHECKPOINT``, ``lreid export CHECKPOINT``, ``lreid index build|add``,
 ``lreid search CHECKPOINT QUERY_DIR GALLERY_DIR``, ``lreid caption IMAGE_DIR``, ``lreid ground IMAGE_DIR``,
 ``lreid prune CHECKPOINT``, ``lreid datasets check ROOT``, ``lreid plugins list``.
 
@@ -155,7 +155,9 @@ def eval_checkpoint(checkpoint, data_root, domains, output, device, experiment, 
 @main.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.argument("query_dir", type=click.Path(file_okay=False))
-@click.argument("gallery_dir", type=click.Path(file_okay=False))
+@click.argument("gallery_dir", type=click.Path(file_okay=False), required=False)
+@click.option("--index", "index_dir", type=click.Path(file_okay=False),
+              help="Search a gallery index (lreid index build) instead of embedding GALLERY_DIR.")
 @click.option("--top", type=int, default=10, show_default=True, help="Results per query.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the ranked lists as JSON here.")
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
@@ -167,8 +169,10 @@ def eval_checkpoint(checkpoint, data_root, domains, output, device, experiment, 
               help="Top-k search backend.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @_user_errors
-def search(checkpoint, query_dir, gallery_dir, top, output, device, experiment, block, backend, progress):
-    """Rank the images of GALLERY_DIR for every image of QUERY_DIR with a saved CHECKPOINT."""
+def search(checkpoint, query_dir, gallery_dir, index_dir, top, output, device, experiment, block, backend,
+           progress):
+    """Rank the images of GALLERY_DIR (or of the gallery index --index) for every image of QUERY_DIR with a saved
+    CHECKPOINT."""
     from lifelong_reid.inference import list_images, load_strategy, search_folders
     from lifelong_reid.strategy.checkpoint import atomic_write_json
 
@@ -177,10 +181,19 @@ def search(checkpoint, query_dir, gallery_dir, top, output, device, experiment, 
 
         refuse_training_run(Path(output).parent, "--output")
         require_writable(Path(output).parent, "--output")
-    list_images(query_dir), list_images(gallery_dir)  # fail on a bad folder before loading the model
+    from lifelong_reid.errors import ConfigError
+
+    if (gallery_dir is None) == (index_dir is None):
+        raise ConfigError("give a GALLERY_DIR to embed, or --index INDEX_DIR (lreid index build), not both")
+    list_images(query_dir), list_images(gallery_dir) if gallery_dir else None  # fail on a bad folder first
     strategy = load_strategy(checkpoint, device=device, plugins=_experiment_plugins(experiment), block=block,
                              progress=progress)
-    ranked = search_folders(strategy, query_dir, gallery_dir, top=top, backend=backend)
+    if index_dir:
+        from lifelong_reid.index import search_index
+
+        ranked = search_index(strategy, index_dir, query_dir, top=top)
+    else:
+        ranked = search_folders(strategy, query_dir, gallery_dir, top=top, backend=backend)
     for item in ranked:
         click.echo(item["query"])
         for rank, r in enumerate(item["results"], start=1):
@@ -302,6 +315,54 @@ def export_command(checkpoint, fmt, output, opset, dynamic_batch, image_dir, par
     if not r["top_k_equal"] or r["max_abs_diff"] > 1e-3:
         click.echo("error: the exported model does not match PyTorch (see above)", err=True)
         sys.exit(1)
+
+
+@main.group()
+def index():
+    """Persistent gallery indexes: embed a gallery once, search it with lreid search --index."""
+
+
+@index.command("build")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("gallery_dir", type=click.Path(file_okay=False))
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Index folder to write.")
+@click.option("--factory", help="faiss index_factory string (default: Flat; IVF beyond 200,000 images).")
+@click.option("--chunk", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Images embedded (and saved) per step; an interrupted build resumes at its last chunk.")
+@click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
+@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
+@_user_errors
+def index_build(checkpoint, gallery_dir, output, factory, chunk, device, block, progress):
+    """Embed every image under GALLERY_DIR with CHECKPOINT and write a faiss index and its metadata."""
+    import time
+
+    from lifelong_reid.index import build_index
+    from lifelong_reid.inference import load_strategy
+
+    strategy = load_strategy(checkpoint, device=device, block=block, progress=progress)
+    t0 = time.perf_counter()
+    meta = build_index(strategy, gallery_dir, output, chunk=chunk, factory=factory, checkpoint=checkpoint,
+                       echo=click.echo)
+    click.echo(f"index of {meta['count']} images ({meta['factory']}, {meta['dim']}-d, {meta['metric']}) in "
+               f"{time.perf_counter() - t0:.1f} s: {output}")
+
+
+@index.command("add")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("index_dir", type=click.Path(file_okay=False))
+@click.argument("image_dir", type=click.Path(file_okay=False))
+@click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
+@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@_user_errors
+def index_add(checkpoint, index_dir, image_dir, device, block):
+    """Append the images under IMAGE_DIR that INDEX_DIR does not hold yet."""
+    from lifelong_reid.index import add_to_index
+    from lifelong_reid.inference import load_strategy
+
+    strategy = load_strategy(checkpoint, device=device, block=block)
+    meta = add_to_index(strategy, index_dir, image_dir)
+    click.echo(f"added {meta['added']} images; the index holds {meta['count']}")
 
 
 @main.command("synthetic-clip")

@@ -54,32 +54,47 @@ def _faiss_index(dim: int, nlist: int | None, train, use_gpu: bool):
     return index
 
 
+def database_vectors(gf: torch.Tensor, metric: str) -> torch.Tensor:
+    """``(G, D)`` gallery features -> the vectors an inner-product index holds for ``metric``: unit vectors
+    (cosine), or ``[g, |g|^2]`` (squared Euclidean, ``(G, D + 1)``)."""
+    g = gf.float()
+    if metric == "cosine":
+        return F.normalize(g, dim=1)
+    return torch.cat([g, (g * g).sum(1, keepdim=True)], 1)
+
+
+def query_vectors(qf: torch.Tensor, metric: str, largest: bool = False) -> torch.Tensor:
+    """``(Q, D)`` query features -> the vectors searched in a :func:`database_vectors` index (the nearest items
+    get the largest inner products; the farthest with ``largest``)."""
+    q = qf.float()
+    if metric == "cosine":
+        q = F.normalize(q, dim=1)
+        return -q if largest else q
+    ones = torch.ones(len(q), 1, dtype=q.dtype, device=q.device)
+    return torch.cat([-2 * q, ones], 1) if largest else torch.cat([2 * q, -ones], 1)
+
+
+def inner_products_to_distances(score: torch.Tensor, qf: torch.Tensor, metric: str, largest: bool = False):
+    """``(Q, k)`` inner products of :func:`query_vectors` and :func:`database_vectors` -> distances."""
+    if metric == "cosine":
+        return 1.0 + score if largest else 1.0 - score
+    q = qf.float()
+    q_sq = (q * q).sum(1, keepdim=True)
+    return (score + q_sq if largest else q_sq - score).clamp_min(0)
+
+
 def _faiss_knn(qf, gf, k, metric, largest, nlist, nprobe):
     import faiss
 
-    q, g = qf.float(), gf.float()
-    if metric == "cosine":
-        q, g = F.normalize(q, dim=1), F.normalize(g, dim=1)
-        q = -q if largest else q
-        db, qs = g, q
-    else:
-        g_sq = (g * g).sum(1, keepdim=True)
-        db = torch.cat([g, g_sq], 1)
-        ones = torch.ones(len(q), 1, dtype=q.dtype, device=q.device)
-        qs = torch.cat([-2 * q, ones], 1) if largest else torch.cat([2 * q, -ones], 1)
-    db_np, qs_np = db.detach().cpu().numpy(), qs.detach().cpu().numpy()
+    db_np = database_vectors(gf, metric).detach().cpu().numpy()
+    qs_np = query_vectors(qf, metric, largest).detach().cpu().numpy()
     index = _faiss_index(db_np.shape[1], nlist, db_np, qf.is_cuda)
     if nlist:
         faiss.extract_index_ivf(index).nprobe = nprobe
     index.add(db_np)
     score, idx = index.search(qs_np, k)
     score, idx = torch.from_numpy(score).to(qf.device), torch.from_numpy(idx).long().to(qf.device)
-    if metric == "cosine":
-        dist = 1.0 + score if largest else 1.0 - score
-    else:
-        q_sq = (q * q).sum(1, keepdim=True)
-        dist = (score + q_sq if largest else q_sq - score).clamp_min(0)
-    return dist.to(qf.dtype), idx
+    return inner_products_to_distances(score, qf, metric, largest).to(qf.dtype), idx
 
 
 def knn(query_features, gallery_features, k: int, *, metric: str = "cosine", largest: bool = False,
