@@ -18,6 +18,11 @@ import click
 from lifelong_reid.errors import LReIDError
 
 
+#: ``--block NAME`` (repeatable), on every command that loads plugins.
+block_option = click.option("--block", multiple=True, metavar="PLUGIN",
+                            help="Do not load the named plugin. Repeatable.")
+
+
 def _user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -50,7 +55,7 @@ def main():
               help="Activate a registered method plugin (see `lreid plugins list`). Repeatable.")
 @click.option("-p", "p_options", multiple=True, metavar="NAME|no:NAME",
               help="pytest-style: -p NAME activates a plugin, -p no:NAME blocks one. Repeatable.")
-@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@block_option
 @click.option("--synthetic", is_flag=True,
               help="Run the experiment's offline variant (its synthetic_config: synthetic stream, tiny model, CPU).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
@@ -132,7 +137,7 @@ def _experiment_plugins(experiment):
                    "own (the registry plugins of config.json are rebuilt without it).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override an evaluation setting, e.g. --set rerank=true --set eval_metric=euclidean.")
-@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@block_option
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @_user_errors
 def eval_checkpoint(checkpoint, data_root, domains, output, device, experiment, overrides, block, progress):
@@ -164,7 +169,7 @@ def eval_checkpoint(checkpoint, data_root, domains, output, device, experiment, 
 @click.option("--experiment", type=click.Path(dir_okay=False),
               help="The experiment file that trained the checkpoint, only when it registered plugin objects of its "
                    "own (the registry plugins of config.json are rebuilt without it).")
-@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@block_option
 @click.option("--backend", type=click.Choice(["auto", "torch", "faiss"]), default="auto", show_default=True,
               help="Top-k search backend.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
@@ -256,7 +261,7 @@ def ground(image_dir, output, model, box_threshold, device, batch_size):
 @click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the datasets (default: as saved).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="A setting for the fine-tuning, e.g. --set graft.frozen_epochs=0 --set lr=1e-5.")
-@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@block_option
 @_user_errors
 def prune_command(checkpoint, amount, output, rounds, finetune_epochs, experiment, data_root, overrides, block):
     """Prune the encoder of a run checkpoint by weight magnitude (global L1, attention and MLP weights), in one
@@ -289,7 +294,7 @@ def prune_command(checkpoint, amount, output, rounds, finetune_epochs, experimen
 @click.option("--experiment", type=click.Path(dir_okay=False),
               help="The experiment file that trained the checkpoint, only when it registered plugin objects of its "
                    "own.")
-@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@block_option
 @_user_errors
 def export_command(checkpoint, fmt, output, opset, dynamic_batch, image_dir, parity_images, modality, experiment,
                    block):
@@ -330,7 +335,7 @@ def index():
 @click.option("--chunk", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Images embedded (and saved) per step; an interrupted build resumes at its last chunk.")
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
-@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@block_option
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @_user_errors
 def index_build(checkpoint, gallery_dir, output, factory, chunk, device, block, progress):
@@ -353,7 +358,7 @@ def index_build(checkpoint, gallery_dir, output, factory, chunk, device, block, 
 @click.argument("index_dir", type=click.Path(file_okay=False))
 @click.argument("image_dir", type=click.Path(file_okay=False))
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: as saved).")
-@click.option("--block", multiple=True, metavar="PLUGIN", help="Do not load the named plugin. Repeatable.")
+@block_option
 @_user_errors
 def index_add(checkpoint, index_dir, image_dir, device, block):
     """Append the images under IMAGE_DIR that INDEX_DIR does not hold yet."""

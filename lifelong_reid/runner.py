@@ -38,7 +38,7 @@ from lifelong_reid.evaluation.report import format_value, plugin_sections, write
 from lifelong_reid.models import build_model
 from lifelong_reid.registry import describe_active
 from lifelong_reid.strategy import ReIDStrategy
-from lifelong_reid.strategy.checkpoint import (atomic_write_json, latest_checkpoint, load_checkpoint,
+from lifelong_reid.strategy.checkpoint import (atomic_write_json, checkpoint_name, latest_checkpoint, load_checkpoint,
                                                prune_checkpoints, remove_orphans, save_checkpoint)
 from lifelong_reid.strategy.resume import training_state
 
@@ -111,7 +111,7 @@ def preflight(benchmark, progress: Optional[bool] = None, echo=print) -> None:
         for line in d.warnings:
             echo(f"warning: {d.name}: {line}")
     on_disk = [d for d in benchmark.domains.values() if d.image_loader is None]
-    paths = [path for d in on_disk for s in (*d.train, *d.query, *d.gallery) for path in s.image_paths()]
+    paths = [path for d in on_disk for path in d.image_paths()]
     if not paths:
         return
     report = require_images(paths, progress=progress)
@@ -119,7 +119,7 @@ def preflight(benchmark, progress: Optional[bool] = None, echo=print) -> None:
     if report.warnings or report.decoded:
         echo(report.summary())
     for d in on_disk:
-        clipped, dropped = count_boxes_outside((*d.train, *d.query, *d.gallery), report.sizes)
+        clipped, dropped = count_boxes_outside(d.all_samples(), report.sizes)
         if clipped or dropped:
             echo(f"warning: {d.name}: {clipped} part boxes extend beyond their image (clipped to it), {dropped} lie "
                  "wholly outside it (that part gets no box)")
@@ -303,7 +303,7 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
              f"({len(stream[t].dataset)} images, {config.epochs} epochs)")
         seed_everything(config.seed, t + 1)
         t0 = time.perf_counter()
-        started_from = f"exp{t}_{benchmark.train_domains[t - 1]}.pt" if t > 0 else None
+        started_from = checkpoint_name(t, benchmark.train_domains[t - 1]) if t > 0 else None
         strategy.on_epoch_end = functools.partial(_epoch_checkpoint, config, benchmark, strategy, matrix, ckpt_dir,
                                                   t, domain, loss_log, started_from)
         strategy.train(stream[t])

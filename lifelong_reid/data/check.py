@@ -56,12 +56,9 @@ def _decode_status(status: DatasetStatus, data, decode: bool, progress) -> Datas
         return status
     from lifelong_reid.data.image_check import verify_images
 
-    report = verify_images((p for s in (*data.train, *data.query, *data.gallery) for p in s.image_paths()),
-                           progress=progress)
+    report = verify_images(data.image_paths(), progress=progress)
     if report.errors:
-        path, reason = report.errors[0]
-        more = f" ({len(report.errors) - 1} more files fail the same check)" if len(report.errors) > 1 else ""
-        status.status, status.message = "malformed", f"{path}: cannot read image ({reason}){more}"
+        status.status, status.message = "malformed", report.first_error()
     elif report.warnings:
         status.image_note = report.summary()
     return status

@@ -101,13 +101,19 @@ class ImageCheck:
                                      for k, n in sorted(self.warnings.items()))
         return line
 
+    def first_error(self) -> str:
+        """``"PATH: cannot read image (why) (N more files fail the same check)"``, or ``""`` without errors."""
+        if not self.errors:
+            return ""
+        path, reason = self.errors[0]
+        more = f" ({len(self.errors) - 1} more files fail the same check)" if len(self.errors) > 1 else ""
+        return f"{path}: cannot read image ({reason}){more}"
+
     def raise_errors(self) -> None:
         """Raises:
             ImageReadError: naming the first file that cannot be used, why, and how many others fail."""
         if self.errors:
-            path, reason = self.errors[0]
-            more = f" ({len(self.errors) - 1} more files fail the same check)" if len(self.errors) > 1 else ""
-            raise ImageReadError(f"{path}: cannot read image ({reason}){more}; replace or remove the file")
+            raise ImageReadError(f"{self.first_error()}; replace or remove the file")
 
 
 class _Cache:

@@ -91,6 +91,14 @@ class DomainData:
     protocol: str = "market1501"
     warnings: list = field(default_factory=list)
 
+    def all_samples(self) -> list[Sample]:
+        """Train, query and gallery samples, in that order."""
+        return [*self.train, *self.query, *self.gallery]
+
+    def image_paths(self) -> list[str]:
+        """Every image file of :meth:`all_samples` (all modalities of a tuple)."""
+        return [p for s in self.all_samples() for p in s.image_paths()]
+
     def __repr__(self) -> str:  # the dataclass repr would print every sample
         counts = ", ".join(f"{split}={len(getattr(self, split))}" for split in ("train", "query", "gallery"))
         return f"DomainData({self.name!r}, {counts}, root={self.root!r}, protocol={self.protocol!r})"

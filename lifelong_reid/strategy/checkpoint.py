@@ -96,6 +96,12 @@ def check_plain(state, where: str = "state") -> None:
                           "those), so that loading them cannot run code")
 
 
+def checkpoint_name(index: int, domain: str, epoch: Optional[int] = None) -> str:
+    """``exp{index}_{domain}.pt`` (experience ``index``, 1-based, done) or ``exp{index}_{domain}_epoch{epoch}.pt``
+    (``epoch`` epochs of it done): the names :func:`checkpoint_progress` reads back."""
+    return f"exp{index}_{domain}" + (f"_epoch{epoch}" if epoch is not None else "") + ".pt"
+
+
 def save_checkpoint(folder: Path, index: int, domain: str, state: dict, epoch: Optional[int] = None) -> Path:
     """Save ``state`` (with ``library_version`` added) atomically as ``folder/exp{index}_{domain}.pt`` when
     experience ``index`` (1-based) is done, or as ``folder/exp{index}_{domain}_epoch{epoch}.pt`` after ``epoch``
@@ -106,8 +112,7 @@ def save_checkpoint(folder: Path, index: int, domain: str, state: dict, epoch: O
     """
     from lifelong_reid import __version__
 
-    suffix = f"_epoch{epoch}" if epoch is not None else ""
-    path = Path(folder) / f"exp{index}_{domain}{suffix}.pt"
+    path = Path(folder) / checkpoint_name(index, domain, epoch)
     state = {**state, "library_version": __version__}
     check_plain(state)
     atomic_write_bytes(path, lambda f: torch.save(state, f))

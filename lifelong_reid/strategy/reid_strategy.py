@@ -393,11 +393,10 @@ class ReIDStrategy(SupervisedTemplate):
         super()._before_training_epoch(**kwargs)
 
     def _after_training_iteration(self, **kwargs):
-        self._count += 1
         if self._skip_step:  # a skipped step's non-finite loss stays out of the epoch means
             self._skip_step = False
-            self._count -= 1
         else:
+            self._count += 1
             self._sums["loss"] += float(self.loss.detach())
             for name, value in self.loss_terms.items():
                 self._sums[name] += float(value.detach())
