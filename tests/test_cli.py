@@ -56,7 +56,7 @@ def test_run_writes_results_json_of_the_documented_shape(experiment, tmp_path):
     assert set(res["lifelong"]) == {"forgetting", "bwt", "per_row"}
     assert res["lifelong"]["forgetting"]["mAP"]["mean"] == pytest.approx(res["matrix"]["mAP"][1][0] - last[0])
     assert set(res["per_domain"]["synth1"]) == {"mAP", "rank1", "rank5", "rank10", "rank20", "mINP", "num_queries",
-                                                "num_valid_queries"}
+                                                "num_valid_queries", "float64_queries"}
     assert res["per_domain"]["synth1"]["num_valid_queries"] == res["per_domain"]["synth1"]["num_queries"] > 0
     assert res["skipped_steps"] == 0
     import stat

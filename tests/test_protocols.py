@@ -16,6 +16,14 @@ from lifelong_reid.evaluation import (ReIDEvaluator, evaluate_both_directions, e
 from lifelong_reid.evaluation.reference import evaluate_numpy
 
 
+#: what the loop reference computes (the library adds ``float64_queries``, and ``per_query`` on request)
+METRIC_KEYS = ("mAP", "rank1", "rank5", "rank10", "rank20", "mINP", "num_valid_queries")
+
+
+def metrics(m: dict) -> dict:
+    return {k: m[k] for k in METRIC_KEYS}
+
+
 def line(xs):
     """1-D positions as features: squared Euclidean distance ranks as |x - y|."""
     return np.stack([np.asarray(xs, float), np.zeros(len(xs))], axis=1)
@@ -43,7 +51,7 @@ def test_sysu_removes_camera_2_for_camera_3_queries_and_counts_distinct_ids():
     assert m["rank1"] == 50.0 and m["rank5"] == 100.0
     assert m["mINP"] == pytest.approx(100 * (1 / 5 + 2 / 7) / 2)
     assert evaluate_numpy(np.abs(sysu_case()[0][:, :1] - sysu_case()[1][:, 0]), *sysu_case()[2:],
-                          protocol="sysu_mm01") == pytest.approx({k: v for k, v in m.items() if k != "per_query"})
+                          protocol="sysu_mm01") == pytest.approx(metrics(m))
 
 
 def test_distinct_id_cmc_differs_from_standard_cmc():
@@ -98,22 +106,64 @@ def random_case(rng, q, g, protocol, ties=False, clusters=False):
     return qf, gf, qp, gp, qc, gc
 
 
+@pytest.mark.parametrize("engine", ["kernel", "torch"])
 @pytest.mark.parametrize("protocol", protocol_names())
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("clusters", [False, True])
-def test_fast_ranking_equals_loop_reference_on_random_cases(protocol, ties, clusters):
+def test_fast_ranking_equals_loop_reference_on_random_cases(protocol, ties, clusters, engine):
     # zlib.crc32, not hash(): str hashes change per process (PYTHONHASHSEED), which made this test flaky
     rng = np.random.default_rng(zlib.crc32(f"{protocol}-{ties}-{clusters}".encode()))
     qf, gf, qp, gp, qc, gc = random_case(rng, 50, 400, protocol, ties, clusters)
     dist = ((qf[:, None, :] - gf[None, :, :]) ** 2).sum(-1)
     ref = evaluate_numpy(dist, qp, gp, qc, gc, protocol=protocol)
-    fast = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean", protocol=protocol, block_elements=9 * 400)
-    assert fast == pytest.approx(ref, abs=1e-9)
-    assert evaluate_distances(dist, qp, gp, qc, gc, protocol=protocol) == pytest.approx(ref, abs=1e-9)
+    fast = evaluate_features(qf, gf, qp, gp, qc, gc, metric="euclidean", protocol=protocol, block_elements=9 * 400,
+                             ranking=engine)
+    assert metrics(fast) == pytest.approx(ref, abs=1e-9) and fast["float64_queries"] == 0  # float64 features
+    assert metrics(evaluate_distances(dist, qp, gp, qc, gc, protocol=protocol, ranking=engine)) == pytest.approx(
+        ref, abs=1e-9)
     fortran = np.asfortranarray(dist.astype(np.float32))  # e.g. a slice of a transposed matrix
     # float32 rounding can reorder near-equal distances, so the reference reads the same rounded matrix
     ref32 = evaluate_numpy(fortran.astype(np.float64), qp, gp, qc, gc, protocol=protocol)
-    assert evaluate_distances(fortran, qp, gp, qc, gc, protocol=protocol) == pytest.approx(ref32, abs=1e-9)
+    assert metrics(evaluate_distances(fortran, qp, gp, qc, gc, protocol=protocol, ranking=engine)) == pytest.approx(
+        ref32, abs=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_engines_agree_with_the_stable_sort_on_integer_distances(scale):
+    """Many exact ties between matches and non-matches, single matches (span 0), junk, all protocols."""
+    rng = np.random.default_rng(7)
+    checked = 0
+    for trial in range(60):
+        q, g = rng.integers(1, 30), rng.integers(1, 80)
+        qp, gp = rng.integers(0, 6, q), rng.integers(-1, 6, g)
+        qc, gc = rng.integers(1, 4, q), rng.integers(1, 4, g)
+        dist = (rng.integers(0, rng.integers(1, 12), (q, g)) * scale + 5e4).astype(np.float32)
+        for protocol in protocol_names():
+            try:
+                ref = evaluate_numpy(dist, qp, gp, qc, gc, protocol=protocol)
+            except ValueError:
+                with pytest.raises(ValueError, match="no query has a valid"):
+                    evaluate_distances(dist, qp, gp, qc, gc, protocol=protocol)
+                continue
+            for engine in ("kernel", "torch"):
+                got = evaluate_distances(dist, qp, gp, qc, gc, protocol=protocol, ranking=engine)
+                assert metrics(got) == pytest.approx(ref, abs=1e-9), (trial, protocol, engine)
+            checked += 1
+    assert checked > 150
+
+
+def test_torch_engine_places_a_tie_with_a_single_match_by_gallery_order():
+    """Regression: with one match (closest = hardest) the torch engine's bin scale overflowed float32 and a
+    non-match at exactly the match's distance, earlier in the gallery, was not counted before it."""
+    dist = np.array([[10.0, 9.0, 10.0, 3.0, 10.0]], dtype=np.float32)  # match at column 2
+    for engine in ("kernel", "torch"):
+        m = evaluate_distances(dist, [1], [5, 6, 1, 7, 8], [1], [2] * 5, ranking=engine)
+        assert m["mAP"] == pytest.approx(100 / 4)  # columns 1, 3 (closer) and 0 (tie, earlier) come first
+
+
+def test_unknown_or_unavailable_ranking_engine_is_an_error():
+    with pytest.raises(ValueError, match="unknown ranking engine 'fast'"):
+        evaluate_distances(np.ones((1, 2)), [1], [1, 2], [1], [2, 2], ranking="fast")
 
 
 def test_exact_fallback_runs_for_ties_and_crowded_rows_only(monkeypatch):
@@ -121,18 +171,23 @@ def test_exact_fallback_runs_for_ties_and_crowded_rows_only(monkeypatch):
     original = ranking.ranks_by_sorting
     monkeypatch.setattr(ranking, "ranks_by_sorting", lambda dist, *a, **k: calls.append(len(dist)) or original(dist, *a, **k))
     rng = np.random.default_rng(0)
-    evaluate_features(*random_case(rng, 30, 300, "market1501", clusters=True), metric="euclidean")
-    evaluate_features(*random_case(rng, 30, 300, "market1501"), metric="euclidean")
+    evaluate_features(*random_case(rng, 30, 300, "market1501", clusters=True), metric="euclidean", ranking="torch")
+    evaluate_features(*random_case(rng, 30, 300, "market1501"), metric="euclidean", ranking="torch")
     assert calls == []  # continuous features: binning alone is exact
     # query 0 has a non-match (pid 2, gallery index 0) at exactly its match's distance; query 1 has no tie
     qf, gf = line([0.0, 10.0]), line([-1.0, 1.0, 10.5, 12.0])
-    m = evaluate_features(qf, gf, [1, 3], [2, 1, 3, 4], [0, 0], [1, 1, 1, 1], metric="euclidean")
+    m = evaluate_features(qf, gf, [1, 3], [2, 1, 3, 4], [0, 0], [1, 1, 1, 1], metric="euclidean", ranking="torch")
     assert calls == [1]  # only the row with a tie is sorted
     assert m["mAP"] == pytest.approx(100 * (1 / 2 + 1) / 2)  # stable order: gallery index 0 first
     calls.clear()
     qf = np.ones((4, 3))
-    evaluate_features(qf, np.ones((300, 3)), [1, 2, 3, 4], rng.integers(1, 5, 300), [0] * 4, [1] * 300)
+    evaluate_features(qf, np.ones((300, 3)), [1, 2, 3, 4], rng.integers(1, 5, 300), [0] * 4, [1] * 300,
+                      ranking="torch")
     assert calls == [4]  # a collapsed model: every row crowds one bin
+    calls.clear()
+    evaluate_features(qf, np.ones((300, 3)), [1, 2, 3, 4], rng.integers(1, 5, 300), [0] * 4, [1] * 300,
+                      ranking="kernel")
+    assert calls == []  # the kernel places ties by gallery column itself
 
 
 def test_collapsed_features_rank_in_gallery_order_not_matches_first():
@@ -225,3 +280,20 @@ def test_llcm_directions_average_drawn_galleries():
     torch_in = evaluate_both_directions(torch.tensor(vf), torch.tensor(inf), vp, ip, vc, ic, protocol="llcm",
                                         trials=range(2))
     assert torch_in["infrared_to_visible"]["mAP"] == pytest.approx(both["infrared_to_visible"]["mAP"])
+
+
+def test_the_ranking_kernel_leaves_torchs_thread_count_alone():
+    """numba's OpenMP pool shares torch's runtime; starting it reset a 1-thread torchrun rank to 2 threads,
+    which changed the rounding of the training that followed an evaluation."""
+    import subprocess
+    import sys
+
+    code = ("import torch, numpy as np\n"
+            "from lifelong_reid.evaluation import evaluate_distances\n"
+            "evaluate_distances(np.random.rand(3, 5).astype(np.float32), [1, 2, 3], [1, 2, 3, 1, 2], [1, 1, 1],"
+            " [2] * 5, ranking='kernel')\n"
+            "print(torch.get_num_threads())\n")
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "1"

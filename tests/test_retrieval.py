@@ -116,7 +116,7 @@ def test_evaluator_collects_batches():
     ev.process(torch.tensor(qf), qp, qc, split="query")
     ev.process(torch.tensor(gf[:3]), gp[:3], gc[:3], split="gallery")
     ev.process(torch.tensor(gf[3:]), gp[3:], gc[3:], split="gallery")
-    assert ev.evaluate() == evaluate_features(qf, gf, qp, gp, qc, gc)
+    assert ev.evaluate() == evaluate_features(qf.astype(np.float32), gf.astype(np.float32), qp, gp, qc, gc)
     ev.reset()
     with pytest.raises(ValueError, match="process"):
         ev.evaluate()

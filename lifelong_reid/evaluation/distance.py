@@ -64,6 +64,8 @@ class DistanceBlocks:
         if metric not in DISTANCE_METRICS:
             raise ValueError(f"unknown distance metric {metric!r}; known: {', '.join(DISTANCE_METRICS)}")
         self.metric = metric
+        self._raw = (query_features, gallery_features)
+        self._gallery64_t: torch.Tensor | None = None
         if metric == "cosine":
             query_features, gallery_features = F.normalize(query_features, dim=1), F.normalize(gallery_features, dim=1)
         self.query, self.gallery_t = query_features, gallery_features.t().contiguous()
@@ -95,3 +97,30 @@ class DistanceBlocks:
     def full(self) -> torch.Tensor:
         """The whole ``(Q, G)`` matrix (for small problems and for tests)."""
         return self(slice(None))
+
+    @property
+    def recomputable(self) -> bool:
+        """Whether :meth:`float64` adds precision (the features are float32; float64 ones are exact already)."""
+        return self.query.dtype == torch.float32
+
+    def float32_step(self, rows) -> torch.Tensor:
+        """``(B,)`` resolution of a float32 distance of queries ``rows``: one float32 step (``2^-23``) of the
+        largest term the distance is computed from (1 for cosine, ``|q|^2 + max |g|^2`` for euclidean)."""
+        eps = torch.finfo(torch.float32).eps
+        if self.metric == "cosine":
+            return torch.full((len(self.q_sq[rows]),), eps, dtype=torch.float64, device=self.query.device)
+        return eps * (self.q_sq[rows].double() + self.g_sq.max().double())
+
+    def float64(self, rows) -> torch.Tensor:
+        """``(B, G)`` float64 distances of queries ``rows``, recomputed from the features as given (normalised
+        in float64 for cosine), for rows whose float32 distances are below float32 resolution."""
+        q = self._raw[0][rows].double()
+        if self._gallery64_t is None:
+            g = self._raw[1].double()
+            self._gallery64_t = (F.normalize(g, dim=1) if self.metric == "cosine" else g).t().contiguous()
+        g_t = self._gallery64_t
+        if self.metric == "cosine":
+            return torch.addmm(torch.ones((), dtype=torch.float64, device=q.device), F.normalize(q, dim=1), g_t,
+                               alpha=-1.0)
+        base = (q * q).sum(1)[:, None] + (g_t * g_t).sum(0)[None, :]
+        return torch.addmm(base, q, g_t, alpha=-2.0).clamp_min_(0)

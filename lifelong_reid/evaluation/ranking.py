@@ -50,6 +50,11 @@ class GalleryIndex:
     table: torch.Tensor
     counts: torch.Tensor
 
+    @property
+    def junk_cols(self) -> torch.Tensor:
+        """``(J,)`` long gallery columns of junk images."""
+        return self.junk.nonzero().squeeze(1)
+
     @classmethod
     def build(cls, pids: torch.Tensor, camids: torch.Tensor, query_pids: torch.Tensor) -> "GalleryIndex":
         """Tables for ``(G,)`` gallery ``pids`` and ``camids`` searched by ``(Q,)`` ``query_pids``."""
@@ -94,11 +99,18 @@ class BlockRanks:
         num_matches: ``(B,)`` long; 0 for a query without a valid match.
         distinct_before: ``(B,)`` long, distinct non-matching identities ranked before the first match
             (only filled for ``cmc="distinct_ids"`` protocols, zeros otherwise).
+        float64: ``(B,)`` bool, rows ranked from float64 distances because their float32 ones were below
+            float32 resolution (:func:`below_float32_resolution`).
     """
 
     ranks: torch.Tensor
     num_matches: torch.Tensor
     distinct_before: torch.Tensor
+    float64: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.float64 is None:
+            self.float64 = torch.zeros_like(self.num_matches, dtype=torch.bool)
 
 
 def removed_mask(q_pid: torch.Tensor, q_cam: torch.Tensor, g_pid: torch.Tensor, g_cam: torch.Tensor,
@@ -119,6 +131,9 @@ def _match_masks(gallery: GalleryIndex, rows: torch.Tensor, q_cam: torch.Tensor,
     """``(idx, is_match)`` for the table rows of the queries: ``(B, M)`` gallery indices of the query's
     identity and whether each one is a kept match under ``protocol``."""
     has = rows >= 0
+    if len(gallery.table_pids) == 0:  # no queried identity is in the gallery: nothing matches
+        idx = torch.zeros(len(rows), 1, dtype=torch.long, device=rows.device)
+        return idx, torch.zeros_like(idx, dtype=torch.bool)
     idx = gallery.table[rows.clamp_min(0)]
     width = idx.shape[1]
     is_match = (torch.arange(width, device=idx.device)[None, :] < gallery.counts[rows.clamp_min(0)][:, None])
@@ -135,8 +150,8 @@ def _negative_distances(dist: torch.Tensor, gallery: GalleryIndex, idx: torch.Te
                         protocol: Protocol) -> torch.Tensor:
     """``dist`` with every gallery image that is not a kept non-match set to ``+inf`` (in place)."""
     dist.scatter_(1, idx, float("inf"))  # the query's own identity: matches and removed images
-    if bool(gallery.junk.any()):
-        dist.masked_fill_(gallery.junk[None, :], float("inf"))
+    if gallery.junk_cols.numel():
+        dist.index_fill_(1, gallery.junk_cols, float("inf"))
     if protocol.removal == "sysu":
         dist.masked_fill_((q_cam[:, None] == 3) & (gallery.camids[None, :] == 2), float("inf"))
     return dist
@@ -164,23 +179,44 @@ def ranks_by_sorting(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tenso
     return BlockRanks(ranks, num, distinct)
 
 
-def block_ranks(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tensor, gallery: GalleryIndex,
-                protocol: Protocol, recompute: Callable[[torch.Tensor], torch.Tensor] | None = None) -> BlockRanks:
-    """Match ranks for a block of queries.
+#: Ways to count the non-matches before each match: ``"kernel"`` (compiled, CPU tensors only, see
+#: :mod:`~lifelong_reid.evaluation.ranking_kernel`), ``"torch"`` (tensor passes, any device) and ``"auto"``
+#: (the kernel for CPU tensors when numba is installed, torch otherwise). All give the same ranks.
+RANKING_ENGINES = ("auto", "kernel", "torch")
 
-    Args:
-        dist: ``(B, G)`` float distances (lower is closer); **overwritten** (used as scratch space).
-        q_pid, q_cam: ``(B,)`` long query pids and camids.
-        gallery: :class:`GalleryIndex` of the gallery.
-        protocol: the :class:`~lifelong_reid.evaluation.protocols.Protocol`.
-        recompute: ``rows -> (len(rows), G)`` original distances of those block rows, needed for rows
-            with ties; when ``None`` a copy of ``dist`` is kept instead (more memory).
 
-    Returns:
-        :class:`BlockRanks`.
-    """
-    if not dist.is_contiguous():
-        dist = dist.contiguous()
+def _use_kernel(dist: torch.Tensor, engine: str) -> bool:
+    if engine not in RANKING_ENGINES:
+        raise ValueError(f"unknown ranking engine {engine!r}; choose from {', '.join(RANKING_ENGINES)}")
+    from lifelong_reid.evaluation import ranking_kernel
+
+    if engine == "kernel":
+        if dist.device.type != "cpu" or not ranking_kernel.available():
+            raise ValueError("ranking engine 'kernel' needs CPU tensors and numba installed; use 'auto' or 'torch'")
+        return True
+    return engine == "auto" and dist.device.type == "cpu" and ranking_kernel.available()
+
+
+def _kernel_ranks(dist: torch.Tensor, q_cam: torch.Tensor, gallery: GalleryIndex, protocol: Protocol,
+                  rows: torch.Tensor) -> tuple[BlockRanks, torch.Tensor]:
+    from lifelong_reid.evaluation.ranking_kernel import count_before
+
+    idx, is_match = _match_masks(gallery, rows, q_cam, protocol)
+    inf = torch.full_like(idx, float("inf"), dtype=dist.dtype)
+    match_dist = torch.where(is_match, dist.gather(1, idx), inf)
+    # (distance, gallery column) order: table columns are ascending, and the sort is stable
+    match_dist, order = torch.sort(match_dist, dim=1, stable=True)
+    match_col = idx.gather(1, order)
+    num = is_match.sum(1)
+    neg = _negative_distances(dist, gallery, idx, q_cam, protocol)
+    count_below, distinct, low = count_before(
+        neg.detach().numpy(), match_dist.contiguous().numpy(), match_col.contiguous().numpy(), num.numpy(),
+        gallery.pid_index.numpy(), len(gallery.unique_pids), protocol.cmc == "distinct_ids")
+    ranks = torch.from_numpy(count_below) + torch.arange(1, idx.shape[1] + 1)[None, :]
+    return BlockRanks(ranks, num, torch.from_numpy(distinct)), torch.from_numpy(low)
+
+
+def _torch_ranks(dist, q_pid, q_cam, gallery, protocol, recompute) -> tuple[BlockRanks, torch.Tensor]:
     if recompute is None:
         saved = dist.clone()
         recompute = saved.__getitem__
@@ -192,6 +228,7 @@ def block_ranks(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tensor, ga
     num = is_match.sum(1)
     width = idx.shape[1]
     neg = _negative_distances(dist, gallery, idx, q_cam, protocol)
+    low = torch.minimum(neg.amin(1), match_dist[:, 0]).double()
     hardest = match_dist.gather(1, (num - 1).clamp_min(0)[:, None]).masked_fill_((num == 0)[:, None], -float("inf"))
     candidates = neg <= hardest  # only non-matches up to the hardest match change a rank
     if int(torch.count_nonzero(candidates)) * width <= neg.numel() // 4:
@@ -206,7 +243,79 @@ def block_ranks(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tensor, ga
         exact = ranks_by_sorting(recompute(rows_exact), q_pid[rows_exact], q_cam[rows_exact], gallery, protocol,
                                  width)
         result = _merge(result, rows_exact, exact)
-    return result
+    return result, low
+
+
+#: A row is recomputed in float64 when the distances that decide its ranks (from its closest kept image to
+#: its hardest match) span fewer than this many float32 steps per image ranked there.
+STEPS_PER_IMAGE = 16
+
+
+def below_float32_resolution(block: BlockRanks, low: torch.Tensor, step: torch.Tensor,
+                             hardest: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` bool: rows whose float32 distances are too coarse to rank by.
+
+    Args:
+        block: the rows' :class:`BlockRanks`; low: ``(B,)`` smallest kept distance of each row;
+        step: ``(B,)`` float32 resolution of each row's distances
+            (:meth:`~lifelong_reid.evaluation.distance.DistanceBlocks.float32_step`);
+        hardest: ``(B,)`` distance of each row's hardest match.
+
+    A row qualifies when ``hardest - low < STEPS_PER_IMAGE * step * ranked``, ``ranked`` being the rank of its
+    hardest match: e.g. features whose query-gallery cosines are all about 0.9999 (a model that barely
+    separates people) leave a few float32 values for a whole gallery, and ties decide the ranking.
+    """
+    num = block.num_matches
+    last = block.ranks.gather(1, (num - 1).clamp_min(0)[:, None]).squeeze(1).double()
+    span = hardest.double().to(low.device) - low.double()
+    return (num > 0) & (span < STEPS_PER_IMAGE * step.to(low.device) * last)
+
+
+def block_ranks(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tensor, gallery: GalleryIndex,
+                protocol: Protocol, recompute: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                engine: str = "auto", float64: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                step: torch.Tensor | None = None) -> BlockRanks:
+    """Match ranks for a block of queries.
+
+    Args:
+        dist: ``(B, G)`` float distances (lower is closer); **overwritten** (used as scratch space).
+        q_pid, q_cam: ``(B,)`` long query pids and camids.
+        gallery: :class:`GalleryIndex` of the gallery.
+        protocol: the :class:`~lifelong_reid.evaluation.protocols.Protocol`.
+        recompute: ``rows -> (len(rows), G)`` original distances of those block rows, needed by the torch
+            engine for rows with ties; when ``None`` a copy of ``dist`` is kept instead (more memory).
+        engine: one of :data:`RANKING_ENGINES`.
+        float64, step: ``rows -> (len(rows), G)`` float64 distances of those block rows, and the ``(B,)``
+            float32 resolution of each row; when given, rows :func:`below_float32_resolution` are ranked
+            again from their float64 distances (and flagged in :attr:`BlockRanks.float64`).
+
+    Returns:
+        :class:`BlockRanks`.
+
+    Raises:
+        ValueError: unknown engine, or ``"kernel"`` for CUDA tensors or without numba.
+    """
+    if not dist.is_contiguous():
+        dist = dist.contiguous()
+    rows = gallery.lookup(q_pid)
+    if float64 is not None:
+        idx, is_match = _match_masks(gallery, rows, q_cam, protocol)
+        match = torch.where(is_match, dist.gather(1, idx), torch.full_like(idx, -float("inf"), dtype=dist.dtype))
+        hardest = match.amax(1)
+    if _use_kernel(dist, engine):
+        result, low = _kernel_ranks(dist, q_cam, gallery, protocol, rows)
+    else:
+        result, low = _torch_ranks(dist, q_pid, q_cam, gallery, protocol, recompute)
+    if float64 is None:
+        return result
+    coarse = below_float32_resolution(result, low, step, hardest)
+    if not bool(coarse.any()):
+        return result
+    redo = coarse.nonzero().squeeze(1)
+    precise = block_ranks(float64(redo), q_pid[redo], q_cam[redo], gallery, protocol, engine=engine)
+    merged = _merge(result, redo, precise)
+    merged.float64[redo] = True
+    return merged
 
 
 #: Bins per query between its closest value and its hardest match (see the module docstring).
@@ -255,7 +364,10 @@ def _count_binned(neg: torch.Tensor, match_dist: torch.Tensor, num: torch.Tensor
     valid = num > 0
     first = torch.where(valid, match_dist[:, 0], torch.zeros_like(match_dist[:, 0]))
     hardest = match_dist.gather(1, (num - 1).clamp_min(0)[:, None]).squeeze(1)
-    span = torch.where(valid, hardest - first, torch.ones_like(first)).clamp_min(1e-30)  # nb / span stays finite
+    # a span below 2^-8 of |first| (one match, or equal matches) is widened: otherwise first * scale is so
+    # large that float32 rounding moves the first match out of bin 1 (into the clamped end bins, unchecked)
+    span = torch.where(valid, hardest - first, torch.ones_like(first))
+    span = torch.maximum(span, first.abs() * 2.0**-8).clamp_min(1e-30)
     scale = (nb / span)[:, None]
     offset = (1.5 - first[:, None] * scale)
     # bin = trunc(v * scale + offset): monotone in v; 0 holds values well below the first match (strictly
@@ -305,4 +417,4 @@ def _merge(fast: BlockRanks, rows: torch.Tensor, exact: BlockRanks) -> BlockRank
     ranks[rows] = torch.nn.functional.pad(exact.ranks, (0, width - exact.ranks.shape[1]))
     num, distinct = fast.num_matches.clone(), fast.distinct_before.clone()
     num[rows], distinct[rows] = exact.num_matches, exact.distinct_before
-    return BlockRanks(ranks, num, distinct)
+    return BlockRanks(ranks, num, distinct, fast.float64.clone())

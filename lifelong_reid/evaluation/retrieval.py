@@ -53,7 +53,7 @@ class _Accumulator:
         self.ranks, self.protocol = tuple(ranks), protocol
         self.max_rank = max(self.ranks)
         self.ap_sum = self.inp_sum = 0.0
-        self.valid = 0
+        self.valid = self.float64 = 0
         self.cmc = torch.zeros(self.max_rank, dtype=torch.float64)
         self.ap = np.full(num_queries, np.nan) if per_query else None
         self.first = np.zeros(num_queries, dtype=np.int64) if per_query else None
@@ -76,6 +76,7 @@ class _Accumulator:
         self.ap_sum += float(ap.sum())
         self.inp_sum += float(inp.sum())
         self.valid += int(has.sum())
+        self.float64 += int((block.float64 & has).sum())
         ks = torch.arange(1, self.max_rank + 1, device=first.device)
         self.cmc += (first[:, None] <= ks[None, :]).double().sum(0).cpu()
         if self.ap is not None:
@@ -92,6 +93,7 @@ class _Accumulator:
             out[f"rank{k}"] = 100.0 * float(self.cmc[k - 1]) / self.valid
         out["mINP"] = 100.0 * self.inp_sum / self.valid
         out["num_valid_queries"] = self.valid
+        out["float64_queries"] = self.float64
         if self.ap is not None:
             out["per_query"] = {"AP": 100.0 * self.ap, "first_match_rank": self.first}
         return out
@@ -99,12 +101,18 @@ class _Accumulator:
 
 def evaluate_blocks(distance: Callable, num_query: int, query_pids: torch.Tensor, gallery_pids: torch.Tensor,
                     query_camids: torch.Tensor, gallery_camids: torch.Tensor, *, protocol="market1501",
-                    ranks=RANKS, block_size: int = 512, per_query: bool = False, reuse_buffer: bool = False) -> dict:
+                    ranks=RANKS, block_size: int = 512, per_query: bool = False, reuse_buffer: bool = False,
+                    ranking: str = "auto") -> dict:
     """Metrics from a distance function ``distance(rows) -> (B, G)`` (``rows``: a slice of queries).
 
     This is the engine under :func:`evaluate_features` and :func:`evaluate_distances`; use it to plug in
     a custom distance (e.g. re-ranking) without materialising the ``(Q, G)`` matrix. With
     ``reuse_buffer``, ``distance(rows, out=buffer)`` must accept the previous block's tensor to write into.
+    ``ranking``: how match ranks are counted
+    (:data:`~lifelong_reid.evaluation.ranking.RANKING_ENGINES`; every engine gives the same numbers).
+    When ``distance`` has ``recomputable = True``, ``float64(rows)`` and ``float32_step(rows)`` (as
+    :class:`~lifelong_reid.evaluation.distance.DistanceBlocks`), rows whose float32 distances are below float32
+    resolution are ranked from float64 distances and counted in ``float64_queries``.
     """
     proto = get_protocol(protocol)
     if min(ranks) < 1:
@@ -120,14 +128,19 @@ def evaluate_blocks(distance: Callable, num_query: int, query_pids: torch.Tensor
         else:
             dist = distance(slice(s, e))
         recompute = (lambda rows, s=s: distance(rows + s))  # only the rows that need an exact sort
-        acc.add(s, block_ranks(dist, query_pids[s:e], query_camids[s:e], gallery, proto, recompute))
+        float64 = step = None
+        if getattr(distance, "recomputable", False):
+            float64, step = (lambda rows, s=s: distance.float64(rows + s)), distance.float32_step(slice(s, e))
+        acc.add(s, block_ranks(dist, query_pids[s:e], query_camids[s:e], gallery, proto, recompute, ranking,
+                               float64, step))
     return acc.result()
 
 
 def evaluate_features(query_features, gallery_features, query_pids, gallery_pids, query_camids,
                       gallery_camids, *, protocol: str | Protocol = "market1501", metric: str = "cosine",
                       ranks=RANKS, block_elements: int = BLOCK_ELEMENTS, rerank: bool = False, k1: int = 20,
-                      k2: int = 6, lambda_value: float = 0.3, per_query: bool = False, device=None) -> dict:
+                      k2: int = 6, lambda_value: float = 0.3, per_query: bool = False, device=None,
+                      ranking: str = "auto") -> dict:
     """Metrics for ``(Q, D)`` query and ``(G, D)`` gallery features (numpy arrays or torch tensors).
 
     Args:
@@ -143,9 +156,13 @@ def evaluate_features(query_features, gallery_features, query_pids, gallery_pids
         per_query: also return ``per_query = {"AP": (Q,) percent, NaN for invalid queries,
             "first_match_rank": (Q,) 1-based, 0 for invalid}``.
         device: where to compute (default: the query features' device).
+        ranking: how match ranks are counted (:data:`~lifelong_reid.evaluation.ranking.RANKING_ENGINES`:
+            the compiled CPU kernel or torch passes; the same numbers either way).
 
     Returns:
-        ``{"mAP", "rank1", "rank5", "rank10", "rank20", "mINP"}`` in percent, plus ``num_valid_queries``.
+        ``{"mAP", "rank1", "rank5", "rank10", "rank20", "mINP"}`` in percent, plus ``num_valid_queries`` and
+        ``float64_queries`` (valid queries ranked from float64 distances: float32 features whose distances for
+        that query are below float32 resolution, see :func:`~lifelong_reid.evaluation.ranking.below_float32_resolution`).
 
     Raises:
         ValueError: unknown protocol or metric, mismatched shapes, NaN features, or no valid query.
@@ -160,11 +177,12 @@ def evaluate_features(query_features, gallery_features, query_pids, gallery_pids
         distance = KReciprocalReranker(blocks.query, blocks.gallery_t.t(), k1=k1, k2=k2, lambda_value=lambda_value)
     return evaluate_blocks(distance, len(qf), qp, gp, qc, gc, protocol=protocol, ranks=ranks,
                            block_size=blocks.block_size(block_elements), per_query=per_query,
-                           reuse_buffer=not rerank)
+                           reuse_buffer=not rerank, ranking=ranking)
 
 
 def evaluate_distances(distmat, query_pids, gallery_pids, query_camids, gallery_camids, *,
-                       protocol: str | Protocol = "market1501", ranks=RANKS, per_query: bool = False) -> dict:
+                       protocol: str | Protocol = "market1501", ranks=RANKS, per_query: bool = False,
+                       ranking: str = "auto") -> dict:
     """Metrics from a precomputed ``(Q, G)`` distance matrix (numpy or torch; lower is closer).
 
     Same protocols, outputs and errors as :func:`evaluate_features`.
@@ -179,4 +197,4 @@ def evaluate_distances(distmat, query_pids, gallery_pids, query_camids, gallery_
                                 gallery_camids, dist.device)
     block = max(1, min(len(dist), BLOCK_ELEMENTS // max(1, dist.shape[1])))
     return evaluate_blocks(lambda rows: dist[rows].clone(memory_format=torch.contiguous_format), len(dist), qp, gp, qc, gc, protocol=protocol,
-                           ranks=ranks, block_size=block, per_query=per_query)
+                           ranks=ranks, block_size=block, per_query=per_query, ranking=ranking)
