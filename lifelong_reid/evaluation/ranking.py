@@ -16,6 +16,11 @@ sort. Ranks are those of a *stable* sort of the kept gallery by distance (equal 
 order): rows where a non-match has exactly a match's distance, and rows whose values crowd into the
 matches' bins (e.g. a collapsed model), are recomputed with an exact stable sort
 (:func:`ranks_by_sorting`), so tie handling is defined and identical on every path.
+
+That is the ``"torch"`` engine (any device). On CPU tensors the ``"kernel"`` engine
+(:mod:`~lifelong_reid.evaluation.ranking_kernel`) computes the same ranks in one compiled pass per row, ties
+included. Either way, rows whose float32 distances are too coarse to rank by
+(:func:`below_float32_resolution`) are ranked again from float64 distances when the caller can recompute them.
 """
 from __future__ import annotations
 
