@@ -152,7 +152,7 @@ def evaluate_checkpoint(strategy, domains: Sequence, output: Path, *, checkpoint
     Returns:
         The results dict (``matrix`` with one row, ``checkpoint``; ``per_domain`` metrics).
     """
-    from lifelong_reid.evaluation.report import plugin_sections, write_report, write_visuals
+    from lifelong_reid.evaluation.report import evaluation_settings, plugin_sections, write_report, write_visuals
     from lifelong_reid.streams.benchmark import build_benchmark
 
     started = time.perf_counter()
@@ -164,7 +164,8 @@ def evaluate_checkpoint(strategy, domains: Sequence, output: Path, *, checkpoint
     per_domain = strategy.evaluate_domains(benchmark, keep_features=True)
     names = list(per_domain)
     results = {
-        "experiment": cfg.name, "stream": "eval", "seed": cfg.seed, "checkpoint": checkpoint,
+        "experiment": cfg.name, "stream": "eval", "seed": cfg.seed, "checkpoint": checkpoint, "setting": "checkpoint",
+        "evaluation": evaluation_settings(cfg, {n: benchmark.protocol.get(n, "market1501") for n in names}),
         "domains": {"evaluated": names},
         "matrix": {"rows": ["checkpoint"], "cols": names,
                    "mAP": [[per_domain[n]["mAP"] for n in names]], "rank1": [[per_domain[n]["rank1"] for n in names]]},
@@ -173,8 +174,10 @@ def evaluate_checkpoint(strategy, domains: Sequence, output: Path, *, checkpoint
     atomic_write_json(output / "results.json", results)
     write_report(results, output, write_visuals(strategy.domain_features, output, metric=cfg.eval_metric),
                  plugin_sections(strategy, output))
+    width = max(len(n) for n in names) + 1
     for n in names:
         m = per_domain[n]
-        echo(f"{n}: mAP {m['mAP']:.2f}  Rank-1 {m['rank1']:.2f}  Rank-5 {m['rank5']:.2f}  mINP {m['mINP']:.2f}")
+        echo(f"{n + ':':<{width}} mAP {m['mAP']:6.2f}  Rank-1 {m['rank1']:6.2f}  Rank-5 {m['rank5']:6.2f}  "
+             f"mINP {m['mINP']:6.2f}")
     echo(f"report: {output / 'report.md'}  ({time.perf_counter() - started:.1f} s)")
     return results

@@ -34,7 +34,8 @@ from lifelong_reid.data.image_check import require_images
 from lifelong_reid.data.side_info import count_boxes_outside
 from lifelong_reid.errors import CheckpointError, ConfigError
 from lifelong_reid.evaluation.lifelong import AccuracyMatrix
-from lifelong_reid.evaluation.report import format_value, plugin_sections, write_report, write_visuals
+from lifelong_reid.evaluation.report import (evaluation_settings, format_value, group_labels, plugin_sections,
+                                             run_setting, write_report, write_visuals)
 from lifelong_reid.models import build_model
 from lifelong_reid.registry import describe_active
 from lifelong_reid.strategy import ReIDStrategy
@@ -88,6 +89,9 @@ def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete:
         "experiment": config.name,
         "stream": benchmark.name,
         "seed": config.seed,
+        "setting": run_setting(len(benchmark.train_domains)),
+        "evaluation": evaluation_settings(config, {c: benchmark.protocol.get(c, "market1501")
+                                                   for c in matrix.cols}),
         "plugins": plugins or [],
         "domains": {"seen": benchmark.seen_domains, "unseen": list(benchmark.unseen_domains)},
         "matrix": matrix.to_dict(),
@@ -330,8 +334,10 @@ def _train_and_evaluate(config, benchmark, strategy, output, ckpt_dir, previous,
     log.info("run finished in %.1f s", time.perf_counter() - started)
     echo(matrix.format("mAP"))
     echo(matrix.format("rank1"))
-    fin = results["final"]
-    for group, label in (("seen", "seen (anti-forgetting): "), ("unseen", "unseen (generalization):")):
-        echo(f"final {label} mAP {format_value(fin[group]['mAP'])}  Rank-1 {format_value(fin[group]['rank1'])}")
+    fin, labels = results["final"], group_labels(results)
+    width = max(len(v) for v in labels.values()) + 1
+    for group in ("seen", "unseen"):
+        echo(f"final {labels[group] + ':':<{width}} mAP {format_value(fin[group]['mAP']):>6}  "
+             f"Rank-1 {format_value(fin[group]['rank1']):>6}")
     echo(f"results: {output / 'results.json'}  (wall time {time.perf_counter() - started:.1f} s)")
     return results

@@ -53,7 +53,16 @@ def test_eval_writes_results_and_report_for_a_readable_dataset(trained):
     r2 = invoke("eval", ckpt, "--data-root", root / "data", "--domain", "saved", "--output", root / "rr",
                 "--set", "rerank=true", "--no-progress")
     assert r2.exit_code == 0, r2.output
-    assert json.loads((root / "rr" / "results.json").read_text())["per_domain"]["saved"]["mAP"] != m["mAP"]
+    rr = json.loads((root / "rr" / "results.json").read_text())
+    assert rr["per_domain"]["saved"]["mAP"] != m["mAP"]
+    # the report describes one checkpoint and records the evaluation settings
+    assert res["setting"] == "checkpoint" and "after each experience" not in report
+    assert "## mAP of the checkpoint" in report and "exp1_synth1.pt" in report.splitlines()[0]
+    assert res["evaluation"]["metric"] == "cosine" and res["evaluation"]["rerank"] is False
+    assert rr["evaluation"]["rerank"] is True and (rr["evaluation"]["rerank_k1"], rr["evaluation"]["rerank_k2"],
+                                                   rr["evaluation"]["rerank_lambda"]) == (20, 6, 0.3)
+    assert "k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)" in (root / "rr" / "report.md").read_text()
+    assert "no re-ranking; protocols: market1501 (saved)" in report
 
 
 def test_search_ranks_the_gallery_folder_for_every_query_image(trained):

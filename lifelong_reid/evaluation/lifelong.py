@@ -105,8 +105,9 @@ class AccuracyMatrix:
     def format(self, metric: str = "mAP") -> str:
         """The matrix as a text table (one row per line)."""
         width = max([len(r) for r in self.rows] + [8])
-        head = " " * width + " | " + " | ".join(f"{c:>12}" for c in self.cols)
+        widths = [max(len(c), 6) for c in self.cols]  # each column as wide as its name (100.00 is 6)
+        head = " " * width + " | " + " | ".join(f"{c:>{w}}" for c, w in zip(self.cols, widths))
         lines = [f"{metric} (%)", head, "-" * len(head)]
         for label, vals in zip(self.rows, self.values[metric]):
-            lines.append(f"{label:<{width}} | " + " | ".join(f"{v:12.2f}" for v in vals))
+            lines.append(f"{label:<{width}} | " + " | ".join(f"{v:{w}.2f}" for v, w in zip(vals, widths)))
         return "\n".join(lines)

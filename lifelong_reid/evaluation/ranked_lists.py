@@ -85,7 +85,8 @@ class DomainFeatures:
 
     Attributes:
         query_features ``(Q, D)``, gallery_features ``(G, D)``, ids ``(Q,)`` / ``(G,)``; protocol name;
-        query_image / gallery_image: ``index -> PIL image``.
+        query_image / gallery_image: ``index -> PIL image``; query_label / gallery_label: optional
+        ``index -> label lines`` (:func:`~lifelong_reid.evaluation.plots.sample_label`) for the ranked lists.
     """
 
     name: str
@@ -98,6 +99,8 @@ class DomainFeatures:
     protocol: str
     query_image: object
     gallery_image: object
+    query_label: object = None
+    gallery_label: object = None
 
     def arrays(self) -> tuple:
         """``(qf, gf, q_pids, g_pids, q_camids, g_camids)`` in :func:`evaluate_features` order."""

@@ -86,6 +86,13 @@ def blank_modalities(images: torch.Tensor, dropped, order=None) -> torch.Tensor:
     return images
 
 
+def _labeller(samples):
+    """``index -> label lines`` (identity, camera, file name) of a split's samples, for ranked lists."""
+    from lifelong_reid.evaluation.plots import sample_label
+
+    return lambda i: sample_label(samples[i].pid, samples[i].camid, samples[i].path)
+
+
 class ReIDStrategy(SupervisedTemplate):
     """Train a :class:`~lifelong_reid.models.CLIPReID` on a stream of ReID experiences.
 
@@ -571,8 +578,9 @@ class ReIDStrategy(SupervisedTemplate):
                 q_ds, g_ds = ReIDDataset(domain.query, domain.image_loader), ReIDDataset(domain.gallery,
                                                                                         domain.image_loader)
                 (qf, qp, qc), (gf, gp, gc) = parts["query"], parts["gallery"]
-                self.domain_features.append(DomainFeatures(name, qf, gf, qp, gp, qc, gc, protocol,
-                                                           q_ds.load_image, g_ds.load_image))
+                self.domain_features.append(DomainFeatures(
+                    name, qf, gf, qp, gp, qc, gc, protocol, q_ds.load_image, g_ds.load_image,
+                    *(_labeller(samples) for samples in (domain.query, domain.gallery))))
         return results
 
     # ------------------------------------------------------------------ checkpoint state
