@@ -10,6 +10,7 @@ import torch
 from lifelong_reid.models import build_model
 from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, cma_matching_loss, cosine_distance, ida_loss
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
+from lifelong_reid.plugins.vladr.plugin import VLADRConfig, VLADRPlugin, mix_weights
 from lifelong_reid.plugins.vladr.prompts import (AttributePromptLearner, orthogonality_loss,
                                                  random_partition_captions)
 from lifelong_reid.plugins.vladr.visual import AttributeQueries
@@ -111,3 +112,44 @@ def test_affinity_kl_is_zero_for_the_same_features_and_positive_otherwise():
     x = torch.randn(6, 8)
     assert affinity_kl(x, x).item() == pytest.approx(0.0, abs=1e-6)
     assert affinity_kl(torch.randn(6, 8), x).item() > 0
+
+
+class _Net(torch.nn.Module):
+    """A weight, a classifier over ``classes`` identities and a BatchNorm, every value ``value``."""
+
+    def __init__(self, classes: int, value: float):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.full((2, 3), value))
+        self.classifier = torch.nn.Linear(3, classes, bias=False)
+        torch.nn.init.constant_(self.classifier.weight, value)
+        self.bn = torch.nn.BatchNorm1d(3)
+        self.bn.running_mean.fill_(value)
+        self.bn.num_batches_tracked.fill_(int(value))
+
+
+def test_weight_mixing_keeps_60_percent_of_the_new_model():
+    """The released train_stage2.py: alpha * new + (1 - alpha) * old with best_alpha = 0.6."""
+    old, new = _Net(2, 2.0), _Net(3, 5.0)  # the new model learnt a third identity
+    mix_weights(new, old, 0.6)
+    assert torch.allclose(new.w, torch.full((2, 3), 3.8))  # 0.6 * 5 + 0.4 * 2 (the reverse would be 3.2)
+    assert torch.allclose(new.bn.running_mean, torch.full((3,), 3.8))  # buffers too
+    assert int(new.bn.num_batches_tracked) == 5  # integer buffers keep the new value
+    assert torch.allclose(new.classifier.weight[:2], torch.full((2, 3), 3.8))  # identities both models know
+    assert torch.allclose(new.classifier.weight[2], torch.full((3,), 5.0))  # the new identity's row: as trained
+    kept = _Net(3, 5.0)
+    mix_weights(kept, _Net(2, 2.0), 0.6, classifier=False)
+    assert torch.allclose(kept.classifier.weight, torch.full((3, 3), 5.0)) and torch.allclose(kept.w, new.w)
+
+
+def test_the_plugin_mixes_after_each_domain_from_the_second_on():
+    from types import SimpleNamespace
+
+    plugin = VLADRPlugin(VLADRConfig(weight_interpolation=0.6))
+    model = _Net(3, 5.0)
+    plugin.lreid_after_experience(strategy=SimpleNamespace(model=model), experience=None)  # first domain: no old
+    assert torch.allclose(model.w, torch.full((2, 3), 5.0))
+    plugin.old_model = _Net(2, 2.0)
+    plugin.lreid_after_experience(strategy=SimpleNamespace(model=model), experience=None)
+    assert torch.allclose(model.w, torch.full((2, 3), 3.8))
+    with pytest.raises(Exception, match=r"new model's weight\) must be in \(0, 1\]"):
+        VLADRConfig(weight_interpolation=0.0)

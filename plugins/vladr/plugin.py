@@ -17,8 +17,11 @@ Per experience (domain) ``t``:
    ``vladr_ida`` (:func:`ida_loss`, ``v_k`` vs the prototypes of earlier domains; with
    ``granularity="global"`` the global projected feature against global prototypes), ``vladr_kl``
    (affinity KL to the old model's features, off by default); the memory is EMA-updated with ``v_k``.
-4. ``lreid_after_experience``: weight interpolation ``theta <- alpha theta_old + (1 - alpha) theta`` (the
-   official code's ``alpha = 0.6``; ``None`` switches it off).
+4. ``lreid_after_experience``: weight mixing ``theta <- alpha theta_new + (1 - alpha) theta_old`` over the
+   whole state dict (floating-point weights and buffers), from the second domain on, with the official code's
+   ``alpha = 0.6`` (``train_stage2.py``, ``linear_combination`` with ``--best_alpha 0.6``): the newly trained
+   model keeps 60%. The classifiers' rows of the earlier identities are mixed the same way and the new
+   identities' rows are kept (``interpolate_classifier``); ``weight_interpolation=None`` switches it off.
 
 Ablation rows (:data:`ABLATIONS`, the paper's table): ``baseline`` = no plugin (CLIP-ReID fine-tuning);
 ``interpolation`` = the plugin with only the weight interpolation (isolates the official code's extra);
@@ -71,7 +74,11 @@ class VLADRConfig:
             (per-attribute identity-aware contrastive matching, :func:`cma_matching_loss`).
         i2t_weight, cma_weight, ida_weight, ortho_weight, kl_weight: loss weights.
         affinity_kl: the official code's old/new affinity KL term.
-        weight_interpolation: ``alpha`` of the interpolation with the previous model, ``None`` = off.
+        weight_interpolation: ``alpha``, the weight of the newly trained model when it is mixed with the model
+            of the previous domain after each domain (``alpha new + (1 - alpha) old``; the official code's
+            ``best_alpha = 0.6``); ``None`` = off.
+        interpolate_classifier: also mix the classifier rows of the identities both models know (the official
+            code); ``False`` keeps the new classifiers as trained.
         ema_momentum: of the prototype memory.
         attribute_grad_to_encoder: let the attribute losses (CMA, attribute IDA) train the image encoder
             through ``v_k`` (the paper's design); ``False`` trains only the attribute queries (a diagnostic).
@@ -98,6 +105,7 @@ class VLADRConfig:
     kl_weight: float = 1.0
     affinity_kl: bool = False
     weight_interpolation: Optional[float] = 0.6
+    interpolate_classifier: bool = True
     ema_momentum: float = 0.9
     missing_captions: str = "error"
     attribute_grad_to_encoder: bool = True
@@ -109,8 +117,9 @@ class VLADRConfig:
             raise ConfigError(f"vladr cma_form must be 'distance' or 'matching', got {self.cma_form!r}")
         if self.granularity not in ("attribute", "global"):
             raise ConfigError(f"vladr granularity must be 'attribute' or 'global', got {self.granularity!r}")
-        if self.weight_interpolation is not None and not 0.0 <= self.weight_interpolation < 1.0:
-            raise ConfigError(f"vladr weight_interpolation must be in [0, 1) or None, got {self.weight_interpolation}")
+        if self.weight_interpolation is not None and not 0.0 < self.weight_interpolation <= 1.0:
+            raise ConfigError(f"vladr weight_interpolation (the new model's weight) must be in (0, 1] or None, got "
+                              f"{self.weight_interpolation}")
 
 
 ABLATIONS = {
@@ -131,6 +140,31 @@ def ablation_config(row: str, **overrides) -> Optional[VLADRConfig]:
         raise ConfigError(f"unknown VLADR ablation row {row!r}; rows: {', '.join(ABLATIONS)}")
     base = ABLATIONS[row]
     return None if base is None else VLADRConfig(**{**base, **overrides})
+
+
+def mix_weights(model: torch.nn.Module, old_model: torch.nn.Module, alpha: float,
+                classifier: bool = True) -> None:
+    """``theta <- alpha theta_new + (1 - alpha) theta_old`` in place over ``model``'s state dict (VLADR's official
+    code, ``train_stage2.py`` ``linear_combination``, ``best_alpha = 0.6``).
+
+    Floating-point weights and buffers (BatchNorm statistics) present in both models with one shape are mixed;
+    integer buffers (``num_batches_tracked``) and entries the old model lacks keep the new values. A classifier
+    that grew (``(C_new, D)`` against ``(C_old, D)``) has its first ``C_old`` rows mixed, the new identities'
+    rows kept; ``classifier=False`` leaves every classifier as trained.
+    """
+    old = old_model.state_dict()
+    with torch.no_grad():
+        for name, p in model.state_dict().items():
+            if name not in old or not p.is_floating_point():
+                continue
+            q = old[name].to(p.device)
+            if "classifier" in name:
+                if not classifier or q.shape[1:] != p.shape[1:] or q.shape[0] > p.shape[0]:
+                    continue
+                p = p[: q.shape[0]]
+            elif q.shape != p.shape:
+                continue
+            p.mul_(alpha).add_(q, alpha=1 - alpha)
 
 
 class VLADRPlugin:
@@ -276,12 +310,8 @@ class VLADRPlugin:
         alpha = self.cfg.weight_interpolation
         if alpha is None or self.old_model is None:
             return
-        old = self.old_model.state_dict()
-        with torch.no_grad():
-            for name, p in strategy.model.state_dict().items():
-                if name in old and old[name].shape == p.shape and p.is_floating_point() and "classifier" not in name:
-                    p.mul_(1 - alpha).add_(old[name].to(p.device), alpha=alpha)
-        log.info("vladr: interpolated with the previous model (alpha=%.2f); memory %d bytes", alpha,
+        mix_weights(strategy.model, self.old_model, alpha, self.cfg.interpolate_classifier)
+        log.info("vladr: mixed with the previous model (%.2f new + %.2f old); memory %d bytes", alpha, 1 - alpha,
                  self.memory.nbytes())
 
     # ------------------------------------------------------------------ checkpoints
