@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lifelong_reid.models import build_model
-from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, cma_matching_loss, cosine_distance, ida_loss
+from lifelong_reid.plugins.vladr.losses import (affinity_kl, cma_loss, cma_matching_loss, cosine_distance, ida_loss,
+                                               region_affinity_kl)
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.plugin import VLADRConfig, VLADRPlugin, mix_weights
 from lifelong_reid.plugins.vladr.prompts import (AttributePromptLearner, orthogonality_loss,
@@ -153,3 +154,19 @@ def test_the_plugin_mixes_after_each_domain_from_the_second_on():
     assert torch.allclose(model.w, torch.full((2, 3), 3.8))
     with pytest.raises(Exception, match=r"new model's weight\) must be in \(0, 1\]"):
         VLADRConfig(weight_interpolation=0.0)
+
+
+def test_region_affinity_kl_is_the_released_codes_batchmean_kl_per_part():
+    # one part, B = 2, temperature 1: the new regions are orthogonal (cos [[1, 0], [0, 1]]), the old ones equal
+    # (cos all 1, so each row of the old affinity is [0.5, 0.5]); per row KL = log 0.5 - 0.5 + log(1 + e),
+    # summed over the 2 rows and divided by B = 2
+    new = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]], requires_grad=True)
+    old = torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]]])
+    kl = region_affinity_kl(new, old, temperature=1.0)
+    assert float(kl.detach()) == pytest.approx(math.log(0.5) - 0.5 + math.log(1 + math.e), abs=1e-6)
+    kl.backward()
+    assert new.grad is not None and float(new.grad.abs().sum()) > 0
+    # parts add up: two identical parts give twice the value; equal old and new give 0
+    both = region_affinity_kl(new.detach().repeat(1, 2, 1), old.repeat(1, 2, 1), temperature=1.0)
+    assert float(both) == pytest.approx(2 * float(kl.detach()), abs=1e-6)
+    assert float(region_affinity_kl(old, old, temperature=0.005)) == pytest.approx(0.0, abs=1e-6)

@@ -26,6 +26,18 @@ def test_full_method_runs_logs_its_losses_and_fills_the_memory(tmp_path):
     assert plugin.memory.nbytes() == 2 * 2 * 128 * 4
 
 
+def test_the_released_codes_region_affinity_kl_trains_from_the_second_domain(tmp_path):
+    plugin = VLADRPlugin(small(affinity_kl=True, kl_features="regions", kl_temperature=0.005))
+    res = run_with_plugins([plugin], tmp_path / "run", config=tiny_config(epochs=1))
+    assert res["complete"]
+    log = (tmp_path / "run" / "losses.log").read_text()
+    assert "vladr_kl" in log
+    with pytest.raises(ConfigError, match="kl_features"):
+        VLADRConfig(kl_features="logits")
+    with pytest.raises(ConfigError, match="kl_temperature"):
+        VLADRConfig(kl_temperature=0.0)
+
+
 @pytest.mark.parametrize("row", [r for r in ABLATIONS if r not in ("baseline", "full")])
 def test_every_ablation_row_runs(tmp_path, row):
     cfg = ablation_config(row, num_attributes=2, prompt_length=2, stage1_epochs=1)

@@ -49,6 +49,23 @@ def ida_loss(visual: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     return d.sum(-1).mean()
 
 
+def region_affinity_kl(new: torch.Tensor, old: torch.Tensor, temperature: float = 0.005,
+                       eps: float = 1e-8) -> torch.Tensor:
+    """The released code's anti-forgetting term (``reid/trainer_stage2.py``, ``get_normal_affinity`` and
+    ``cal_KL_old``): for each part ``k`` of ``(B, K, E)`` region features, the ``(B, B)`` cosine affinities
+    (diagonal kept) of the new and the old (frozen) model, each row turned into a distribution over the batch by
+    ``softmax(cos / temperature)``; returns ``KL(old || new)`` summed over rows and parts, divided by ``B``
+    (``KLDivLoss(reduction="batchmean")`` on the ``(B, B, K)`` tensor), clamped at 0. The new affinities are
+    clamped at ``eps`` before the log, as there."""
+    def affinity(x):
+        sim = F.cosine_similarity(x.unsqueeze(1), x.unsqueeze(0), dim=-1)  # (B, B, K)
+        return F.softmax(sim / max(float(temperature), 1e-6), dim=1)
+
+    target = affinity(old.detach())
+    log_new = affinity(new).clamp_min(eps).log()
+    return F.kl_div(log_new, target, reduction="batchmean").clamp_min(0.0)
+
+
 def affinity_kl(new: torch.Tensor, old: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     """KL(old || new) between the batch affinity distributions of ``(B, F)`` features of the old
     (frozen) and the new model: each row of ``softmax(cos / temperature)`` with the diagonal removed."""

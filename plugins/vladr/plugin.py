@@ -45,7 +45,8 @@ from lifelong_reid.errors import ConfigError
 from lifelong_reid.hooks import hookimpl
 from lifelong_reid.losses import image_to_text_loss
 from lifelong_reid.text import Stage1Trainer
-from lifelong_reid.plugins.vladr.losses import affinity_kl, cma_loss, cma_matching_loss, ida_loss
+from lifelong_reid.plugins.vladr.losses import (affinity_kl, cma_loss, cma_matching_loss, ida_loss,
+                                               region_affinity_kl)
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.prompts import AttributePromptLearner, orthogonality_loss, random_partition_captions
 from lifelong_reid.plugins.vladr.visual import AttributeQueries
@@ -73,7 +74,11 @@ class VLADRConfig:
         cma_form: ``"distance"`` (the paper's ``sum_k dist(v_k, t_k)``, :func:`cma_loss`) or ``"matching"``
             (per-attribute identity-aware contrastive matching, :func:`cma_matching_loss`).
         i2t_weight, cma_weight, ida_weight, ortho_weight, kl_weight: loss weights.
-        affinity_kl: the official code's old/new affinity KL term.
+        affinity_kl: the official code's old/new affinity KL term (``vladr_kl``, from the second domain on).
+        kl_features: what the affinities are computed on: ``"feat"`` (the retrieval feature, one ``(B, B)``
+            affinity without its diagonal, :func:`affinity_kl`) or ``"regions"`` (the released code: per-part
+            region features ``v_k`` of both models, diagonal kept, :func:`region_affinity_kl`).
+        kl_temperature: of the affinity softmax (the released code's ``af_temp`` is 0.005).
         weight_interpolation: ``alpha``, the weight of the newly trained model when it is mixed with the model
             of the previous domain after each domain (``alpha new + (1 - alpha) old``; the official code's
             ``best_alpha = 0.6``); ``None`` = off.
@@ -104,6 +109,8 @@ class VLADRConfig:
     ortho_weight: float = 0.1
     kl_weight: float = 1.0
     affinity_kl: bool = False
+    kl_features: str = "feat"
+    kl_temperature: float = 0.1
     weight_interpolation: Optional[float] = 0.6
     interpolate_classifier: bool = True
     ema_momentum: float = 0.9
@@ -115,6 +122,10 @@ class VLADRConfig:
             raise ConfigError(f"vladr missing_captions must be 'error' or 'generic', got {self.missing_captions!r}")
         if self.cma_form not in ("distance", "matching"):
             raise ConfigError(f"vladr cma_form must be 'distance' or 'matching', got {self.cma_form!r}")
+        if self.kl_features not in ("feat", "regions"):
+            raise ConfigError(f"vladr kl_features must be 'feat' or 'regions', got {self.kl_features!r}")
+        if not self.kl_temperature > 0:
+            raise ConfigError(f"vladr kl_temperature must be > 0, got {self.kl_temperature}")
         if self.granularity not in ("attribute", "global"):
             raise ConfigError(f"vladr granularity must be 'attribute' or 'global', got {self.granularity!r}")
         if self.weight_interpolation is not None and not 0.0 < self.weight_interpolation <= 1.0:
@@ -302,7 +313,13 @@ class VLADRPlugin:
         if self.cfg.affinity_kl and self.old_model is not None:
             with torch.no_grad():
                 old_out = self.old_model(batch.images, batch)
-            losses["vladr_kl"] = self.cfg.kl_weight * affinity_kl(outputs["feat"], old_out["feat"])
+                v_old = self.old_model.vladr_queries(old_out["patch_tokens"]) if self.cfg.kl_features == "regions" \
+                    else None
+            if v_old is not None:
+                kl = region_affinity_kl(v, v_old, self.cfg.kl_temperature)
+            else:
+                kl = affinity_kl(outputs["feat"], old_out["feat"], self.cfg.kl_temperature)
+            losses["vladr_kl"] = self.cfg.kl_weight * kl
         return losses or None
 
     @hookimpl
