@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lifelong_reid.models import build_model
-from lifelong_reid.plugins.vladr.losses import (affinity_kl, cma_loss, cma_matching_loss, cosine_distance, ida_loss,
-                                               region_affinity_kl)
+from lifelong_reid.plugins.vladr.losses import (affinity_kl, cma_instance_loss, cma_loss, cma_matching_loss,
+                                               cosine_distance, ida_loss, region_affinity_kl)
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.plugin import VLADRConfig, VLADRPlugin, mix_weights
 from lifelong_reid.plugins.vladr.prompts import (AttributePromptLearner, orthogonality_loss,
@@ -170,3 +170,18 @@ def test_region_affinity_kl_is_the_released_codes_batchmean_kl_per_part():
     both = region_affinity_kl(new.detach().repeat(1, 2, 1), old.repeat(1, 2, 1), temperature=1.0)
     assert float(both) == pytest.approx(2 * float(kl.detach()), abs=1e-6)
     assert float(region_affinity_kl(old, old, temperature=0.005)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cma_instance_loss_matches_each_image_to_its_own_caption_part():
+    # B = 2, one part: v = t = the two unit axes, so the cosine logits are the identity matrix;
+    # each direction: CE([1, 0], target 0) = log(1 + e) - 1; symmetric mean: the same
+    v = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]], requires_grad=True)
+    loss = cma_instance_loss(v, v.detach().clone())
+    assert float(loss.detach()) == pytest.approx(math.log(1 + math.e) - 1, abs=1e-6)
+    loss.backward()
+    assert v.grad is not None
+    # the mean over parts: a second part whose captions are swapped costs log(1 + e) (the wrong one is closer)
+    two = torch.cat([v.detach(), v.detach()], dim=1)
+    text = torch.cat([v.detach(), v.detach().flip(0)], dim=1)
+    expected = 0.5 * ((math.log(1 + math.e) - 1) + math.log(1 + math.e))
+    assert float(cma_instance_loss(two, text)) == pytest.approx(expected, abs=1e-6)

@@ -26,12 +26,16 @@ def test_full_method_runs_logs_its_losses_and_fills_the_memory(tmp_path):
     assert plugin.memory.nbytes() == 2 * 2 * 128 * 4
 
 
-def test_the_released_codes_region_affinity_kl_trains_from_the_second_domain(tmp_path):
-    plugin = VLADRPlugin(small(affinity_kl=True, kl_features="regions", kl_temperature=0.005))
+def test_the_released_codes_loss_forms_run_kl_cma_and_coarse_image_text(tmp_path):
+    plugin = VLADRPlugin(small(affinity_kl=True, kl_features="regions", kl_temperature=0.005, cma_form="instance",
+                               i2t_classes="batch", i2t_temperature=1.0))
     res = run_with_plugins([plugin], tmp_path / "run", config=tiny_config(epochs=1))
     assert res["complete"]
     log = (tmp_path / "run" / "losses.log").read_text()
-    assert "vladr_kl" in log
+    for term in ("vladr_kl", "vladr_cma", "vladr_i2t"):
+        assert term in log
+    with pytest.raises(ConfigError, match="i2t_classes"):
+        VLADRConfig(i2t_classes="domain")
     with pytest.raises(ConfigError, match="kl_features"):
         VLADRConfig(kl_features="logits")
     with pytest.raises(ConfigError, match="kl_temperature"):

@@ -42,6 +42,24 @@ def cma_matching_loss(visual: torch.Tensor, text: torch.Tensor, pids: torch.Tens
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1).mean(-1).sum()
 
 
+def cma_instance_loss(visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """Cross-modal attribute alignment as the released code computes it (``reid/trainer_stage2.py``, the
+    ``loss_img_txt_fine`` term): for each part ``k``, the ``(B, B)`` cosine logits of every image's ``v_k``
+    against every image's own caption part ``t_k`` (no temperature), with each image matched to its own caption
+    (identity-matrix targets); ``0.5 (CE(image -> text) + CE(text -> image))``, averaged over the parts.
+
+    ``(B, K, E)`` visual, ``(B, K, E)`` text (not trained) -> scalar.
+    """
+    v = F.normalize(visual, dim=-1).transpose(0, 1)  # (K, B, E)
+    t = F.normalize(text.detach(), dim=-1).transpose(0, 1)
+    logits = v @ t.transpose(1, 2)  # (K, B, B)
+    k, b, _ = logits.shape
+    labels = torch.arange(b, device=logits.device).repeat(k)
+    i2t = F.cross_entropy(logits.reshape(k * b, b), labels)
+    t2i = F.cross_entropy(logits.transpose(1, 2).reshape(k * b, b), labels)
+    return 0.5 * (i2t + t2i)
+
+
 def ida_loss(visual: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     """Cross-domain attribute alignment ``L_IDA = sum_k dist(v_k, p_k^old)`` (paper, Stage-2 loss):
     ``(B, K, E)`` features against ``(D, K, E)`` old-domain prototypes, averaged over batch and domains."""

@@ -45,8 +45,8 @@ from lifelong_reid.errors import ConfigError
 from lifelong_reid.hooks import hookimpl
 from lifelong_reid.losses import image_to_text_loss
 from lifelong_reid.text import Stage1Trainer
-from lifelong_reid.plugins.vladr.losses import (affinity_kl, cma_loss, cma_matching_loss, ida_loss,
-                                               region_affinity_kl)
+from lifelong_reid.plugins.vladr.losses import (affinity_kl, cma_instance_loss, cma_loss, cma_matching_loss,
+                                               ida_loss, region_affinity_kl)
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.prompts import AttributePromptLearner, orthogonality_loss, random_partition_captions
 from lifelong_reid.plugins.vladr.visual import AttributeQueries
@@ -71,7 +71,13 @@ class VLADRConfig:
         i2t: CLIP-ReID's image-to-text identity loss against each identity's mean global text feature.
         cma, ida: the stage-2 losses.
         granularity: ``"attribute"`` or ``"global"`` (Global + IDA row).
-        cma_form: ``"distance"`` (the paper's ``sum_k dist(v_k, t_k)``, :func:`cma_loss`) or ``"matching"``
+        i2t_temperature: of the image-to-text identity loss (cosine logits / temperature; the released code's
+            coarse image-text loss uses 1.0).
+        i2t_classes: ``"all"`` (every identity learnt in the domain) or ``"batch"`` (only the batch's identities,
+            as the released code's coarse image-text loss).
+        cma_form: ``"instance"`` (the released code: each image matched to its own caption part, symmetric
+            cross-entropy over the batch, :func:`cma_instance_loss`), ``"distance"`` (the paper's
+            ``sum_k dist(v_k, t_k)``, :func:`cma_loss`) or ``"matching"``
             (per-attribute identity-aware contrastive matching, :func:`cma_matching_loss`).
         i2t_weight, cma_weight, ida_weight, ortho_weight, kl_weight: loss weights.
         affinity_kl: the official code's old/new affinity KL term (``vladr_kl``, from the second domain on).
@@ -103,6 +109,8 @@ class VLADRConfig:
     ida: bool = True
     granularity: str = "attribute"
     cma_form: str = "distance"
+    i2t_temperature: float = 0.07
+    i2t_classes: str = "all"
     i2t_weight: float = 1.0
     cma_weight: float = 1.0
     ida_weight: float = 1.0
@@ -120,8 +128,12 @@ class VLADRConfig:
     def __post_init__(self):
         if self.missing_captions not in ("error", "generic"):
             raise ConfigError(f"vladr missing_captions must be 'error' or 'generic', got {self.missing_captions!r}")
-        if self.cma_form not in ("distance", "matching"):
-            raise ConfigError(f"vladr cma_form must be 'distance' or 'matching', got {self.cma_form!r}")
+        if self.cma_form not in ("distance", "matching", "instance"):
+            raise ConfigError(f"vladr cma_form must be 'distance', 'matching' or 'instance', got {self.cma_form!r}")
+        if self.i2t_classes not in ("all", "batch"):
+            raise ConfigError(f"vladr i2t_classes must be 'all' or 'batch', got {self.i2t_classes!r}")
+        if not self.i2t_temperature > 0:
+            raise ConfigError(f"vladr i2t_temperature must be > 0, got {self.i2t_temperature}")
         if self.kl_features not in ("feat", "regions"):
             raise ConfigError(f"vladr kl_features must be 'feat' or 'regions', got {self.kl_features!r}")
         if not self.kl_temperature > 0:
@@ -294,12 +306,18 @@ class VLADRPlugin:
         losses = {}
         if self.cfg.i2t and self.identity_text is not None:
             img = F.normalize(outputs["global_proj"], dim=-1)
+            text, targets = self.identity_text.to(img.device), batch.targets.to(img.device)
+            if self.cfg.i2t_classes == "batch":  # only the identities of the batch, as the released code
+                classes, targets = torch.unique(targets, sorted=True, return_inverse=True)
+                text = text[classes]
             losses["vladr_i2t"] = self.cfg.i2t_weight * image_to_text_loss(
-                img, self.identity_text.to(img.device), batch.targets.to(img.device), temperature=0.07)
+                img, text, targets, temperature=self.cfg.i2t_temperature)
         if self.cfg.cma:
             t = self.text_attributes[batch.indices.cpu()].to(v.device)
             if self.cfg.cma_form == "matching":
                 cma = cma_matching_loss(v, t, batch.targets.to(v.device))
+            elif self.cfg.cma_form == "instance":
+                cma = cma_instance_loss(v, t)
             else:
                 cma = cma_loss(v, t)
             losses["vladr_cma"] = self.cfg.cma_weight * cma
