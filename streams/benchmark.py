@@ -16,7 +16,8 @@ from lifelong_reid.evaluation.protocols import get_protocol
 
 def to_avalanche(dataset: ReIDDataset, transforms):
     """Wrap a :class:`ReIDDataset` as an ``AvalancheDataset`` with ``train``/``eval`` transform groups and
-    ``targets``, ``pids``, ``camids`` and ``captions`` (``""`` where a sample has none) data attributes.
+    ``targets``, ``pids``, ``camids``, ``captions`` (``""`` where a sample has none) and ``caption_parts`` (a tuple
+    of part sentences, ``()`` where a sample has none) data attributes.
     Items are those of :class:`ReIDDataset`; the wrapped dataset is ``.reid_dataset`` (the strategy sets which
     geometric side information it carries)."""
     train_tf, eval_tf = transforms
@@ -25,7 +26,9 @@ def to_avalanche(dataset: ReIDDataset, transforms):
         data_attributes=[DataAttribute(dataset.targets, "targets"),
                          DataAttribute(dataset.pids.tolist(), "pids"),
                          DataAttribute(dataset.camids.tolist(), "camids"),
-                         DataAttribute([s.caption or "" for s in dataset.samples], "captions")],
+                         DataAttribute([s.caption or "" for s in dataset.samples], "captions"),
+                         DataAttribute([tuple((s.caption_parts or {}).values()) for s in dataset.samples],
+                                       "caption_parts")],
         transform_groups=TransformGroups({"train": train_tf, "eval": eval_tf}),
     )
     wrapped.reid_dataset = dataset  # kept by Avalanche's .train() / .eval() copies; see ReIDDataset.geometric

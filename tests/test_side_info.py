@@ -3,12 +3,13 @@ Market-1501_Attribute .mat file, attached to samples; missing files are the plug
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from lifelong_reid.data import read_market1501
 from lifelong_reid.data.sample import DomainData, Sample
-from lifelong_reid.data.side_info import (attach_side_info, attributes_sentence, load_captions,
+from lifelong_reid.data.side_info import (attach_side_info, attributes_sentence, load_captions, read_blip_descriptions,
                                           load_identity_attributes, load_part_boxes, require_side_file)
 from lifelong_reid.errors import ConfigError, ManifestError
 
@@ -93,3 +94,53 @@ def test_captions_from_attributes_fill_only_missing_captions():
     s3 = Sample("c.jpg", 3, 0, "d")
     d = captions_from_attributes(DomainData(name="d", train=[s1, s2, s3]))
     assert [s.caption for s in d.train] == ["a female, with long hair", "kept", None]
+
+
+RELEASED = ("0002_c1s1_000451_03.jpg\t\t\tA male with red, not long hair, wearing a hat.\t\t\tWearing red a red shirt, "
+            "the person is riding a skateboard\t\t\tWearing red a red shirt\t\t\tWearing red sneakers\n"
+            "0007_c2s3_070952_01.jpg\t\t\tA male with gray hair.\t\t\tWearing white a backpack\t\t\tWearing black a "
+            "backpack\t\t\tWearing black sneakers\n")
+
+
+def test_released_vladr_description_files_are_read_as_part_captions(tmp_path):
+    path = tmp_path / "market1501_description.txt"
+    path.write_text(RELEASED)
+    table = load_captions(path)  # a .txt is read as the release's format
+    assert table == read_blip_descriptions(path)
+    assert list(table["0002_c1s1_000451_03.jpg"]) == ["head", "upper", "lower", "foot"]
+    assert table["0007_c2s3_070952_01.jpg"]["foot"] == "Wearing black sneakers"
+    bad = tmp_path / "bad_description.txt"
+    bad.write_text(RELEASED + "0011_c1s6_027271_01.jpg\t\t\tonly a head\n")
+    with pytest.raises(ManifestError, match=r"bad_description.txt:3: expected an image name and 4 part"):
+        read_blip_descriptions(bad)
+
+
+def test_part_captions_are_kept_per_part_and_joined_as_the_caption(tmp_path):
+    d = DomainData("d", train=[Sample("/data/x/0002_c1s1_000451_03.jpg", 2, 0, "d"),
+                               Sample("/data/x/0003_c1s1_000001_01.jpg", 3, 0, "d")], query=[], gallery=[],
+                   root="/data/x")
+    captions = tmp_path / "parts.json"
+    captions.write_text(json.dumps({"0002_c1s1_000451_03.jpg": {"head": "a hat.", "upper": "a red shirt.",
+                                                                "lower": "blue shorts.", "foot": "sneakers."},
+                                    "0003_c1s1_000001_01.jpg": "a plain caption."}))
+    out = attach_side_info(d, captions=load_captions(captions))
+    first, second = out.train
+    assert first.caption_parts == {"head": "a hat.", "upper": "a red shirt.", "lower": "blue shorts.",
+                                   "foot": "sneakers."}
+    assert first.caption == "a hat. a red shirt. blue shorts. sneakers."
+    assert second.caption == "a plain caption." and second.caption_parts is None
+    captions.write_text(json.dumps({"0002_c1s1_000451_03.jpg": {"head": ""}}))
+    with pytest.raises(ManifestError, match="non-empty string or an object of non-empty part strings"):
+        load_captions(captions)
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "captions" / "market1501-mini" / "blip2_parts.json").is_file(),
+                    reason="../shared/data is not on this machine")
+def test_the_released_blip2_parts_cover_every_market1501_mini_training_image():
+    market = read_market1501(SHARED / "market1501-mini")
+    out = attach_side_info(market, captions=load_captions(SHARED / "captions" / "market1501-mini" / "blip2_parts.json"))
+    assert len(out.train) == 2882 and all(s.caption_parts and len(s.caption_parts) == 4 for s in out.train)
+    assert list(out.train[0].caption_parts) == ["head", "upper", "lower", "foot"]

@@ -11,7 +11,7 @@ from lifelong_reid.testing import run_with_plugins, tiny_config
 
 
 def small(**kw):
-    return VLADRConfig(num_attributes=2, prompt_length=2, stage1_epochs=1, **kw)
+    return VLADRConfig(**{"num_attributes": 2, "prompt_length": 2, "stage1_epochs": 1, **kw})
 
 
 def test_full_method_runs_logs_its_losses_and_fills_the_memory(tmp_path):
@@ -167,3 +167,76 @@ def test_attribute_losses_can_be_kept_off_the_encoder(cma_form):
         assert model.vladr_queries.queries.grad.abs().sum() > 0
         encoder_grad = model.visual.blocks[0].attn.in_proj_weight.grad
         assert (encoder_grad is not None and encoder_grad.abs().sum() > 0) == to_encoder
+
+
+def _part_captioned_stream(config):
+    """The tiny stream with four part captions per training image (word groups of its caption)."""
+    import dataclasses
+
+    import numpy as np
+
+    from lifelong_reid.data import build_transforms
+    from lifelong_reid.data.side_info import attach_side_info
+    from lifelong_reid.streams.lifelong import lifelong_stream
+    from lifelong_reid.synthetic.generator import SyntheticDomain
+
+    def parts(caption):
+        words = caption.split()
+        return {p: " ".join(g) for p, g in zip(("head", "upper", "lower", "foot"), np.array_split(words, 4))}
+
+    domains = []
+    for i in range(2):
+        d = SyntheticDomain(f"synth{i + 1}", config.seed * 1000 + i, 6, 6, 2, 2).build()
+        table = {s.path: parts(s.caption) for s in d.train}
+        domains.append(dataclasses.replace(attach_side_info(d, captions=table)))
+    return lifelong_stream(domains, [], transforms=build_transforms(config.image_size, pad=2))
+
+
+def test_part_captions_give_each_attribute_its_own_text_feature(tmp_path):
+    import torch
+
+    from lifelong_reid.models import build_model
+
+    config = tiny_config(epochs=1)
+    plugin = VLADRPlugin(small(mtad=False, caption_parts=True, num_attributes=4))
+    res = run_with_plugins([plugin], tmp_path / "run", config=config, benchmark=_part_captioned_stream(config))
+    assert res["complete"]
+    t = plugin.text_attributes  # (N, 4, E) of the last domain
+    assert t.shape[1] == 4 and not torch.allclose(t[:, 0], t[:, 1])
+    # t_k is the text encoder's feature of the k-th part caption, the global one that of their join
+    model = build_model(config)
+    g, tk = plugin._text_features(model, [("a red hat.", "a blue shirt.", "black shorts.", "white shoes.")])
+    ref = model.encode_text(model.tokenize(["a red hat.", "a blue shirt.", "black shorts.", "white shoes."]))
+    assert torch.allclose(tk[0], ref.float(), atol=1e-6)
+    assert torch.allclose(g[0], model.encode_text(model.tokenize(["a red hat. a blue shirt. black shorts. white shoes."]))[0].float(),
+                          atol=1e-6)
+
+
+def test_part_caption_mistakes_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="set mtad=False"):
+        VLADRConfig(caption_parts=True)
+    config = tiny_config(epochs=1)
+    with pytest.raises(ConfigError, match="needs part captions for every training image"):
+        run_with_plugins([VLADRPlugin(small(mtad=False, caption_parts=True, num_attributes=4))], tmp_path / "a",
+                         config=config)  # the plain tiny stream has whole captions only
+    with pytest.raises(ConfigError, match="have 4 part\\(s\\) but num_attributes=2"):
+        run_with_plugins([VLADRPlugin(small(mtad=False, caption_parts=True))], tmp_path / "b", config=config,
+                         benchmark=_part_captioned_stream(config))
+
+
+def test_the_real_image_example_reads_the_released_blip2_part_captions():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not (root / "captions" / "market1501-mini" / "blip2_parts.json").is_file():
+        pytest.skip("../shared/data is not on this machine")
+    path = Path(__file__).resolve().parents[1] / "examples" / "vladr_real_mini.py"
+    spec = importlib.util.spec_from_file_location("vladr_real_mini", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.config.set("data_root", str(root))
+    bench = module.stream(module.config)
+    market = bench.domains["market1501-mini"]
+    assert len(market.train) == 2882 and all(len(s.caption_parts) == 4 for s in market.train)
+    assert all(s.caption_parts is None for s in bench.domains["cuhk03-mini"].train)  # generic captions there

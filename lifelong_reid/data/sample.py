@@ -13,6 +13,10 @@ TUPLE_ORDER = ("rgb", "nir", "tir")
 #: Part names of ``Sample.part_boxes``.
 PART_NAMES = ("head", "upper", "legs")
 
+#: Parts of ``Sample.caption_parts`` in the released VLADR captions (BLIP-2 answers filled into four part
+#: templates, ``_BLIP_TEXT_DESC/*_description.txt``).
+CAPTION_PARTS = ("head", "upper", "lower", "foot")
+
 JUNK_PID = -1
 """Market-1501 convention: ``-1`` marks junk gallery images, ignored by evaluation."""
 DISTRACTOR_PID = 0
@@ -31,6 +35,8 @@ class Sample:
         domain: dataset name, e.g. ``"market1501"``.
         modality: one of :data:`MODALITIES`.
         caption: optional text description (consumed by vision-language plugins).
+        caption_parts: optional per-part descriptions, ``{part: sentence}`` in a fixed order (e.g.
+            :data:`CAPTION_PARTS`); ``caption`` is then their sentences joined by a space.
         attributes: optional named discrete attributes, e.g. ``{"upper_color": "red"}``.
         part_boxes: optional ``{"head"|"upper"|"legs": (x0, y0, x1, y1)}`` in pixels of the stored image.
         part_masks: optional part label map (an image file: 0 background, ``k`` the ``k``-th part of
@@ -50,6 +56,7 @@ class Sample:
     part_boxes: Optional[dict] = None
     modality_paths: Optional[dict] = None
     part_masks: Optional[str] = None
+    caption_parts: Optional[dict] = None
 
     def image_paths(self) -> list[str]:
         """Every file this sample reads (one, or one per modality)."""

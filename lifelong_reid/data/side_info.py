@@ -2,7 +2,10 @@
 
 Formats:
 
-- captions (e.g. BLIP output): a JSON object ``{"IMAGE": "text", ...}``;
+- captions (e.g. BLIP output): a JSON object ``{"IMAGE": "text", ...}``, or with per-part captions
+  ``{"IMAGE": {"head": "text", "upper": "text", "lower": "text", "foot": "text"}, ...}`` (kept as
+  ``Sample.caption_parts``, joined as ``Sample.caption``); the VLADR release's ``*_description.txt`` files
+  are read as such directly (:func:`read_blip_descriptions`);
 - part boxes (e.g. a grounding model's output): ``{"IMAGE": {"head": [x0, y0, x1, y1], "upper": [...],
   "legs": [...]}, ...}`` in pixels of the stored image (any subset of the parts);
 - part masks (e.g. a human-parsing model's output): a folder of label images (PNG, 0 background, ``k`` the
@@ -26,7 +29,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from lifelong_reid.data.sample import DomainData
+from lifelong_reid.data.sample import CAPTION_PARTS, DomainData
 from lifelong_reid.errors import ConfigError, ManifestError
 
 PARTS = ("head", "upper", "legs")
@@ -70,18 +73,52 @@ def _load_json_object(path: Path, what: str) -> dict:
     return data
 
 
-def load_captions(path: str | os.PathLike) -> dict[str, str]:
-    """``{image key: caption}`` from a captions JSON.
+def load_captions(path: str | os.PathLike) -> dict[str, str | dict]:
+    """``{image key: caption}`` from a captions JSON, or from a released VLADR description file (``.txt``,
+    :func:`read_blip_descriptions`).
+
+    A caption is a non-empty string, or per-part captions: an object ``{part: non-empty string}`` (e.g.
+    ``{"head": ..., "upper": ..., "lower": ..., "foot": ...}``), kept in the file's order.
 
     Raises:
-        ManifestError: unreadable JSON, not an object, or a caption that is not a non-empty string (names
-            the file and the key).
+        ManifestError: unreadable file, not an object, or a caption that is neither (names the file and the key).
     """
+    if Path(path).suffix == ".txt":
+        return read_blip_descriptions(path)
     data = _load_json_object(Path(path), "captions")
     for key, text in data.items():
-        if not isinstance(text, str) or not text.strip():
-            raise ManifestError(f"{path}: caption of {key!r} must be a non-empty string, got {text!r}")
+        parts = text.values() if isinstance(text, dict) and text else [text]
+        if not all(isinstance(t, str) and t.strip() for t in parts):
+            raise ManifestError(f"{path}: caption of {key!r} must be a non-empty string or an object of non-empty "
+                                f"part strings, got {text!r}")
     return data
+
+
+def read_blip_descriptions(path: str | os.PathLike, parts=CAPTION_PARTS) -> dict[str, dict[str, str]]:
+    """Per-part captions from a description file of the VLADR release (``_BLIP_TEXT_DESC/*_description.txt``:
+    one line per training image, ``name``, then one sentence per part of ``parts``, fields separated by three
+    tabs): ``{image name: {part: sentence}}``.
+
+    Raises:
+        ManifestError: unreadable file, or a line without ``1 + len(parts)`` non-empty fields (names the file and
+            the line number).
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{path}: cannot read the description file ({e})") from None
+    table = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split("\t\t\t")]
+        if len(fields) != 1 + len(parts) or not all(fields):
+            raise ManifestError(f"{path}:{number}: expected an image name and {len(parts)} part descriptions "
+                                f"({', '.join(parts)}) separated by three tabs, got {len(fields)} field(s)")
+        table[fields[0]] = dict(zip(parts, fields[1:]))
+    if not table:
+        raise ManifestError(f"{path}: no description line")
+    return table
 
 
 def load_part_boxes(path: str | os.PathLike) -> dict[str, dict[str, tuple]]:
@@ -267,7 +304,9 @@ def attach_side_info(domain: DomainData, *, captions: Optional[dict] = None, par
             changes["part_masks"] = part_masks[Path(s.path).stem]
         if captions is not None:
             text = find(captions, "captions", s.path)
-            if text is not None:
+            if isinstance(text, dict):  # per-part captions: kept, and joined as the caption
+                changes["caption_parts"], changes["caption"] = dict(text), " ".join(text.values())
+            elif text is not None:
                 changes["caption"] = text
         if part_boxes is not None:
             boxes = find(part_boxes, "part boxes", s.path)

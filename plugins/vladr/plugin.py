@@ -57,6 +57,9 @@ log = logging.getLogger("lifelong_reid.vladr")
 LOSS_NAMES = ("vladr_i2t", "vladr_cma", "vladr_ida", "vladr_kl")
 #: The caption given to images without one when ``missing_captions="generic"``.
 GENERIC_CAPTION = "a photo of a person."
+#: Per-part captions of images without any, with ``caption_parts`` and ``missing_captions="generic"``.
+GENERIC_PART_CAPTIONS = {"head": "the head of a person.", "upper": "the upper body of a person.",
+                         "lower": "the lower body of a person.", "foot": "the feet of a person."}
 
 
 @dataclass
@@ -68,6 +71,10 @@ class VLADRConfig:
         stage1_epochs, stage1_lr, stage1_batch: MTAD prompt training per domain.
         mtad: learn attribute prompts (else ``random_partition`` or the caption itself gives ``t_k``).
         random_partition: ``t_k`` from random word groups of the caption (the ablation).
+        caption_parts: ``t_k`` = the frozen text feature of each image's ``k``-th part caption
+            (``Sample.caption_parts``; the released code's BLIP-2 head / upper / lower / foot sentences), the
+            global text feature that of their join; needs ``mtad=False`` and ``num_attributes`` = the number of
+            parts.
         i2t: CLIP-ReID's image-to-text identity loss against each identity's mean global text feature.
         cma, ida: the stage-2 losses.
         granularity: ``"attribute"`` or ``"global"`` (Global + IDA row).
@@ -104,6 +111,7 @@ class VLADRConfig:
     stage1_batch: int = 64
     mtad: bool = True
     random_partition: bool = False
+    caption_parts: bool = False
     i2t: bool = True
     cma: bool = True
     ida: bool = True
@@ -134,6 +142,9 @@ class VLADRConfig:
             raise ConfigError(f"vladr i2t_classes must be 'all' or 'batch', got {self.i2t_classes!r}")
         if not self.i2t_temperature > 0:
             raise ConfigError(f"vladr i2t_temperature must be > 0, got {self.i2t_temperature}")
+        if self.caption_parts and (self.mtad or self.random_partition):
+            raise ConfigError("vladr caption_parts takes t_k from the part captions: set mtad=False and "
+                              "random_partition=False with it")
         if self.kl_features not in ("feat", "regions"):
             raise ConfigError(f"vladr kl_features must be 'feat' or 'regions', got {self.kl_features!r}")
         if not self.kl_temperature > 0:
@@ -230,6 +241,29 @@ class VLADRPlugin:
                               "stream whose samples carry captions)")
         return captions
 
+    def _caption_parts(self, experience) -> list[tuple]:
+        """Each training image's part captions, a tuple of ``num_attributes`` sentences.
+
+        Raises:
+            ConfigError: images without part captions (unless ``missing_captions="generic"``), or a number of
+                parts other than ``num_attributes``.
+        """
+        parts = [tuple(p) for p in experience.dataset.caption_parts]
+        missing = sum(1 for p in parts if not p)
+        if missing and self.cfg.missing_captions == "generic":
+            generic = tuple(GENERIC_PART_CAPTIONS.values())
+            parts = [p or generic for p in parts]
+        elif missing:
+            raise ConfigError(f"plugin 'vladr' with caption_parts needs part captions for every training image; "
+                              f"{missing} of {len(parts)} have none (attach a per-part captions file, e.g. the VLADR "
+                              "release's _BLIP_TEXT_DESC/*_description.txt, with attach_side_info(captions="
+                              "load_captions(...)), or set missing_captions='generic')")
+        sizes = sorted({len(p) for p in parts})
+        if sizes != [self.cfg.num_attributes]:
+            raise ConfigError(f"plugin 'vladr': the part captions have {', '.join(map(str, sizes))} part(s) but "
+                              f"num_attributes={self.cfg.num_attributes}; set num_attributes to the number of parts")
+        return parts
+
     @torch.no_grad()
     def _image_features(self, strategy, experience) -> torch.Tensor:
         """``(N, E)`` the frozen projected CLS (``global_proj``) of the domain's training images."""
@@ -250,11 +284,19 @@ class VLADRPlugin:
         trainer.fit(image_feats, pids, text, generator=gen)
 
     @torch.no_grad()
-    def _text_features(self, model, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(N, E)`` global and ``(N, K, E)`` attribute text features of the captions."""
+    def _text_features(self, model, captions: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, E)`` global and ``(N, K, E)`` attribute text features of the captions (strings, or tuples of
+        ``K`` part captions with ``caption_parts``)."""
         globs, attrs = [], []
         for s in range(0, len(captions), 256):
             chunk = captions[s:s + 256]
+            if self.cfg.caption_parts:
+                k = self.cfg.num_attributes
+                g = model.encode_text(model.tokenize([" ".join(parts) for parts in chunk]))
+                t = model.encode_text(model.tokenize([p for parts in chunk for p in parts])).view(len(chunk), k, -1)
+                globs.append(g.float())
+                attrs.append(t.float())
+                continue
             tokens = model.tokenize(chunk)
             if self.cfg.mtad and not self.cfg.random_partition:
                 g, t = self.prompts(tokens)
@@ -274,7 +316,7 @@ class VLADRPlugin:
     def lreid_before_experience(self, strategy, experience):
         self.domain = str(experience.current_experience)
         self.old_model = strategy.model.frozen_copy() if experience.current_experience > 0 else None
-        captions = self._captions(experience)
+        captions = self._caption_parts(experience) if self.cfg.caption_parts else self._captions(experience)
         model = strategy.model
         unique = sorted(set(captions))  # captions often repeat (one per identity): encode each once
         which = {c: i for i, c in enumerate(unique)}
