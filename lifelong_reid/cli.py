@@ -211,20 +211,23 @@ def search(checkpoint, query_dir, gallery_dir, index_dir, top, output, device, e
 @main.command()
 @click.argument("image_dir", type=click.Path(file_okay=False))
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Captions JSON to write.")
-@click.option("--model", default="Salesforce/blip-image-captioning-base", show_default=True,
-              help="BLIP model name (Hugging Face) or a local folder saved with save_pretrained.")
+@click.option("--model", help="Model name (Hugging Face) or a local folder saved with save_pretrained [default: "
+                                "Salesforce/blip-image-captioning-base; Salesforce/blip2-opt-2.7b with --style vladr].")
+@click.option("--style", type=click.Choice(["blip", "vladr"]), default="blip", show_default=True,
+              help="blip: BLIP continues one prompt per body part; vladr: BLIP-2 answers the VLADR release's 11 "
+                   "questions and fills its head / upper / lower / foot templates (per-part captions).")
 @click.option("--parts/--no-parts", default=True, show_default=True,
-              help="Describe head, upper body, lower body and feet (VLADR's per-part questions), or one caption.")
+              help="With --style blip: describe head, upper body, lower body and feet, or one caption.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--max-new-tokens", type=int, default=15, show_default=True)
+@click.option("--max-new-tokens", type=int, help="[default: 15 for blip, 8 for vladr, as the release]")
 @_user_errors
-def caption(image_dir, output, model, parts, device, batch_size, max_new_tokens):
-    """Caption every image under IMAGE_DIR with BLIP and write {relative path: caption} as JSON."""
+def caption(image_dir, output, model, style, parts, device, batch_size, max_new_tokens):
+    """Caption every image under IMAGE_DIR and write {relative path: caption} as JSON."""
     from lifelong_reid.captioning import write_captions
 
     table = write_captions(image_dir, output, model=model, device=device, parts=parts, batch_size=batch_size,
-                           max_new_tokens=max_new_tokens)
+                           max_new_tokens=max_new_tokens, style=style)
     click.echo(f"{len(table)} captions written to {output}")
 
 
