@@ -42,7 +42,7 @@ def test_cuhksysu_crops_are_one_camera_with_the_single_camera_protocol(tmp_path)
     write_cuhksysu(tmp_path / "cuhksysu4reid")
     d = read_dataset("cuhk-sysu", tmp_path)
     assert d.protocol == "single_camera"
-    assert [s.pid for s in d.train] == [1, 1, 2, 2, 3] and {s.camid for s in d.train + d.gallery} == {0}
+    assert [s.pid for s in d.train] == [1, 1, 1, 1, 2, 2, 3, 3, 3, 3] and {s.camid for s in d.train + d.gallery} == {0}
     assert split_counts(d)["gallery"] == {"images": 4, "junk": 0, "ids": 3, "cameras": 1}
     touch(tmp_path / "cuhksysu4reid" / "query" / "person1.jpg")
     with pytest.raises(DatasetLayoutError, match="PID_sIMAGE_INDEX_HARD"):
@@ -107,7 +107,9 @@ def test_real_market1501_mini_counts_in_the_check(shared_data):
 
 
 def test_settings_orders_and_identity_limit(tmp_path):
-    assert SETTINGS["lreid-setting1"].train == ("market1501", "cuhk-sysu", "lpw", "msmt17", "cuhk03-np-detected")
+    assert SETTINGS["lreid-setting1"].train == ("market1501", "cuhk-sysu", "lpw", "msmt17", "cuhk03-np-labeled")
+    assert SETTINGS["lreid-setting1-smallest"].train[-1] == "cuhk03-np-detected"
+    assert SETTINGS["lreid-setting1"].selection == "official" and SETTINGS["lreid-setting1-smallest"].selection == "smallest"
     assert SETTINGS["lreid-setting2"].train[:2] == ("lpw", "msmt17")
     assert "dukemtmc-reid" in SETTINGS["dask-setting1"].train and "lpw" not in SETTINGS["dask-setting1"].train
     write_market_layout(tmp_path / "Market-1501", train=(9, 3, 5, 1))
@@ -115,3 +117,28 @@ def test_settings_orders_and_identity_limit(tmp_path):
     limited = limit_identities(d, 2)
     assert sorted({s.pid for s in limited.train}) == [1, 3]  # the smallest pids, as select_num keeps
     assert limited.query == d.query and limited.gallery == d.gallery
+
+
+def test_the_official_selection_follows_pythons_set_order_not_the_smallest_pids(tmp_path):
+    from lifelong_reid.streams.settings import official_identities, select_identities, set_order
+
+    # a fresh set has 8 slots: 6 and 7 take their own, 9 wraps to slot 1, so the release enumerates 9, 6, 7
+    assert set_order([6, 7, 9]) == [9, 6, 7]
+    write_market_layout(tmp_path / "LPW_s2", train=(6, 7, 9))
+    d = read_dataset("lpw", tmp_path)
+    assert sorted({s.pid for s in official_identities(d, 2).train}) == [6, 9]  # relabelled 0 and 1
+    assert sorted({s.pid for s in select_identities(d, "lpw", 2, "smallest").train}) == [6, 7]
+    assert official_identities(d, 2).query == d.query
+
+
+def test_the_official_cuhk_sysu_selection_keeps_identities_with_four_images_first():
+    from lifelong_reid.data.sample import DomainData, Sample
+    from lifelong_reid.streams.settings import select_identities
+
+    counts = {1: 4, 2: 3, 3: 5, 4: 4}  # pid 2 has too few images
+    train = [Sample(f"/d/{pid:05d}_s{k}_0_0.jpg", pid, 0, "cuhk-sysu") for pid, n in counts.items() for k in range(n)]
+    d = DomainData("cuhk-sysu", train=train)
+    assert sorted({s.pid for s in select_identities(d, "cuhk-sysu", 2, "official").train}) == [1, 3]
+    assert sorted({s.pid for s in select_identities(d, "cuhk-sysu", 2, "smallest").train}) == [1, 2]
+    with pytest.raises(ValueError, match="unknown identity selection 'random'"):
+        select_identities(d, "cuhk-sysu", 2, "random")
