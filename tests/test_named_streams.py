@@ -42,6 +42,12 @@ def test_datasets_check_says_the_setting_is_ready(data_root):
     r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "lreid-setting2", "--no-decode"])
     assert r.exit_code == 0, r.output
     assert "stream lreid-setting2: ready" in r.output
+    # the identities each domain keeps under the setting's selection: CUHK-SYSU's pid 2 has only 2 images
+    assert "training identities kept (official selection, 500 per domain):" in r.output
+    assert "  cuhk-sysu: 2 ids / 8 images" in r.output and "  cuhk03-np-labeled: 3 ids / 12 images" in r.output
+    r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "lreid-setting2-smallest",
+                                  "--no-decode"])
+    assert "  cuhk-sysu: 3 ids / 10 images" in r.output and "cuhk03-np-detected: 3 ids" in r.output
     r = CliRunner().invoke(main, ["datasets", "check", str(data_root), "--stream", "lreid-setting2"])
     assert r.exit_code == 1 and "empty file (0 bytes)" in r.output  # the fixture's files are empty
 

@@ -183,8 +183,26 @@ def check_stream(name: str, data_root: str | os.PathLike, decode: bool = True,
             status = check_folder(dataset, data_root, decode, progress)
         ready &= status.ok
         lines += format_status(status)
+    if ready:
+        lines += selection_lines(name, data_root)
     lines.append(f"stream {name}: {'ready' if ready else 'NOT ready'}")
     return ready, lines
+
+
+def selection_lines(name: str, data_root: str | os.PathLike) -> list[str]:
+    """For a named lifelong setting, the training identities and images each domain keeps under the setting's
+    selection (:mod:`streams.settings`); nothing for other streams."""
+    from lifelong_reid.streams.settings import SETTINGS, setting_domains
+
+    setting = SETTINGS.get(name)
+    if setting is None:
+        return []
+    train, _ = setting_domains(name, data_root)
+    lines = [f"training identities kept ({setting.selection} selection, {setting.ids_per_domain} per domain):"]
+    for d in train:
+        ids = len({s.pid for s in d.train})
+        lines.append(f"  {d.name}: {ids} ids / {len(d.train)} images")
+    return lines
 
 
 def require_stream(name: str, data_root) -> None:
