@@ -185,3 +185,15 @@ def test_cma_instance_loss_matches_each_image_to_its_own_caption_part():
     text = torch.cat([v.detach(), v.detach().flip(0)], dim=1)
     expected = 0.5 * ((math.log(1 + math.e) - 1) + math.log(1 + math.e))
     assert float(cma_instance_loss(two, text)) == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_readme_holds_the_paper_versus_released_code_table():
+    from pathlib import Path
+
+    from lifelong_reid.plugins.vladr.components import COMPONENTS, markdown_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert markdown_table() in readme  # regenerate: python -m lifelong_reid.plugins.vladr.components
+    assert len({c.name for c in COMPONENTS}) == len(COMPONENTS)
+    done = {c.name for c in COMPONENTS if c.status == "done"}
+    assert {"weight mixing after each domain", "cross-modal attribute alignment", "data selection"} <= done
