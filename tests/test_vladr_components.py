@@ -14,7 +14,7 @@ from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.plugin import VLADRConfig, VLADRPlugin, mix_weights
 from lifelong_reid.plugins.vladr.prompts import (AttributePromptLearner, orthogonality_loss,
                                                  random_partition_captions)
-from lifelong_reid.plugins.vladr.visual import AttributeQueries
+from lifelong_reid.plugins.vladr.visual import AttributeQueries, RegionCrossAttention
 from lifelong_reid.testing import tiny_config
 
 
@@ -197,3 +197,24 @@ def test_the_readme_holds_the_paper_versus_released_code_table():
     assert len({c.name for c in COMPONENTS}) == len(COMPONENTS)
     done = {c.name for c in COMPONENTS if c.status == "done"}
     assert {"weight mixing after each domain", "cross-modal attribute alignment", "data selection"} <= done
+
+
+def test_the_released_region_module_is_multi_head_attention_then_two_projections():
+    torch.manual_seed(0)
+    m = RegionCrossAttention(16, num_queries=4, heads=8)
+    tokens = torch.randn(3, 10, 16, requires_grad=True)
+    v = m(tokens)
+    assert v.shape == (3, 4, 16) and torch.allclose(v.norm(dim=-1), torch.ones(3, 4), atol=1e-5)
+    # reference: per head h, softmax(q_h k_h^T / sqrt(2)) v_h, heads concatenated, out_proj, region_proj, L2
+    q, k, val = m.q_proj(m.queries), m.k_proj(tokens), m.v_proj(tokens)
+    heads = []
+    for h in range(8):
+        sl = slice(2 * h, 2 * h + 2)
+        w = torch.softmax(q[:, sl] @ k[..., sl].transpose(1, 2) / math.sqrt(2), dim=-1)  # (3, 4, 10)
+        heads.append(w @ val[..., sl])
+    ref = torch.nn.functional.normalize(m.region_proj(m.out_proj(torch.cat(heads, dim=-1))), dim=-1)
+    assert torch.allclose(v, ref, atol=1e-5)
+    v.sum().backward()
+    assert tokens.grad is not None and m.queries.grad is not None
+    with pytest.raises(ValueError, match="8 heads do not divide the embedding size 12"):
+        RegionCrossAttention(12, heads=8)

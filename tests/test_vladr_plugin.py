@@ -28,12 +28,17 @@ def test_full_method_runs_logs_its_losses_and_fills_the_memory(tmp_path):
 
 def test_the_released_codes_loss_forms_run_kl_cma_and_coarse_image_text(tmp_path):
     plugin = VLADRPlugin(small(affinity_kl=True, kl_features="regions", kl_temperature=0.005, cma_form="instance",
-                               i2t_classes="batch", i2t_temperature=1.0))
+                               i2t_classes="batch", i2t_temperature=1.0, region_module="official"))
     res = run_with_plugins([plugin], tmp_path / "run", config=tiny_config(epochs=1))
     assert res["complete"]
     log = (tmp_path / "run" / "losses.log").read_text()
     for term in ("vladr_kl", "vladr_cma", "vladr_i2t"):
         assert term in log
+    from lifelong_reid.plugins.vladr.visual import RegionCrossAttention
+
+    assert isinstance(plugin.old_model.vladr_queries, RegionCrossAttention)  # the released region module
+    with pytest.raises(ConfigError, match="region_module"):
+        VLADRConfig(region_module="pooling")
     with pytest.raises(ConfigError, match="i2t_classes"):
         VLADRConfig(i2t_classes="domain")
     with pytest.raises(ConfigError, match="kl_features"):
@@ -240,3 +245,16 @@ def test_the_real_image_example_reads_the_released_blip2_part_captions():
     market = bench.domains["market1501-mini"]
     assert len(market.train) == 2882 and all(len(s.caption_parts) == 4 for s in market.train)
     assert all(s.caption_parts is None for s in bench.domains["cuhk03-mini"].train)  # generic captions there
+
+
+def test_the_released_region_module_round_trips_through_a_checkpoint():
+    import torch
+
+    from lifelong_reid.testing import PluginHarness
+
+    harness = PluginHarness(names=["vladr"], settings={"vladr": {"num_attributes": 2, "prompt_length": 2,
+                                                                 "stage1_epochs": 1, "region_module": "official"}})
+    saved, again = harness.checkpoint_roundtrip()
+    keys = [k for k in saved["model"] if k.startswith("vladr_queries.")]
+    assert "vladr_queries.region_proj.weight" in keys
+    assert all(torch.equal(saved["model"][k], again["model"][k]) for k in keys)

@@ -62,7 +62,7 @@ COMPONENTS = (
     Component("region features v_k", "attribute queries over patch tokens",
               "4 queries, 8-head cross-attention without residual or LayerNorm over the projected patch tokens, "
               "then a 512 -> 512 projection", "reid/models/CrossAttention.py; make_model_clipreid.py",
-              "`AttributeQueries`", "not yet: our queries' attention block differs"),
+              "paper: `region_module='queries'`; official: `region_module='official'`"),
     Component("ReID losses", "identity + triplet",
               "CE without label smoothing on the 768-d BNNeck classifier only; soft-margin batch-hard triplet on "
               "the 512-d pre-BN projection only; on a weak and a strong view", "reid/trainer_stage2.py; "

@@ -49,7 +49,7 @@ from lifelong_reid.plugins.vladr.losses import (affinity_kl, cma_instance_loss, 
                                                ida_loss, region_affinity_kl)
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
 from lifelong_reid.plugins.vladr.prompts import AttributePromptLearner, orthogonality_loss, random_partition_captions
-from lifelong_reid.plugins.vladr.visual import AttributeQueries
+from lifelong_reid.plugins.vladr.visual import AttributeQueries, RegionCrossAttention
 
 log = logging.getLogger("lifelong_reid.vladr")
 
@@ -92,6 +92,9 @@ class VLADRConfig:
             affinity without its diagonal, :func:`affinity_kl`) or ``"regions"`` (the released code: per-part
             region features ``v_k`` of both models, diagonal kept, :func:`region_affinity_kl`).
         kl_temperature: of the affinity softmax (the released code's ``af_temp`` is 0.005).
+        region_module: how ``v_k`` are computed: ``"queries"`` (:class:`AttributeQueries` over the last block's
+            patch tokens) or ``"official"`` (:class:`RegionCrossAttention` over the tokens after ``ln_post`` and
+            the visual projection, 8 heads, as the released code).
         weight_interpolation: ``alpha``, the weight of the newly trained model when it is mixed with the model
             of the previous domain after each domain (``alpha new + (1 - alpha) old``; the official code's
             ``best_alpha = 0.6``); ``None`` = off.
@@ -127,6 +130,7 @@ class VLADRConfig:
     affinity_kl: bool = False
     kl_features: str = "feat"
     kl_temperature: float = 0.1
+    region_module: str = "queries"
     weight_interpolation: Optional[float] = 0.6
     interpolate_classifier: bool = True
     ema_momentum: float = 0.9
@@ -145,6 +149,8 @@ class VLADRConfig:
         if self.caption_parts and (self.mtad or self.random_partition):
             raise ConfigError("vladr caption_parts takes t_k from the part captions: set mtad=False and "
                               "random_partition=False with it")
+        if self.region_module not in ("queries", "official"):
+            raise ConfigError(f"vladr region_module must be 'queries' or 'official', got {self.region_module!r}")
         if self.kl_features not in ("feat", "regions"):
             raise ConfigError(f"vladr kl_features must be 'feat' or 'regions', got {self.kl_features!r}")
         if not self.kl_temperature > 0:
@@ -223,8 +229,12 @@ class VLADRPlugin:
         if not hasattr(model, "vladr_queries"):
             vis = model.visual
             width = vis.ln_post.normalized_shape[0]
-            heads = max(1, width // 64)
-            model.vladr_queries = AttributeQueries(width, self.cfg.num_attributes, heads, vis.proj)
+            if self.cfg.region_module == "official":
+                dim = vis.proj.shape[1] if vis.proj is not None else width
+                model.vladr_queries = RegionCrossAttention(dim, self.cfg.num_attributes, heads=8 if dim % 8 == 0 else 1)
+            else:
+                heads = max(1, width // 64)
+                model.vladr_queries = AttributeQueries(width, self.cfg.num_attributes, heads, vis.proj)
         if self.prompts is None:
             self.prompts = AttributePromptLearner(model.clip, self.cfg.num_attributes, self.cfg.prompt_length)
         self.prompts.to(next(model.parameters()).device)
@@ -339,12 +349,21 @@ class VLADRPlugin:
         self.identity_text = F.normalize(centres, dim=-1)
 
     # ------------------------------------------------------------------ stage 2
+    def _regions(self, model, patches: torch.Tensor) -> torch.Tensor:
+        """``(B, K, E)`` region features ``v_k`` of ``(B, N, W)`` last-block patch tokens (the released code's
+        module reads them after ``ln_post`` and the visual projection)."""
+        if self.cfg.region_module == "official":
+            patches = model.visual.ln_post(patches)
+            if model.visual.proj is not None:
+                patches = patches @ model.visual.proj
+        return model.vladr_queries(patches)
+
     @hookimpl
     def lreid_extra_losses(self, outputs, batch, strategy):
         if self.text_attributes is None or not strategy.model.training:
             return None
         patches = outputs["patch_tokens"]
-        v = strategy.model.vladr_queries(patches if self.cfg.attribute_grad_to_encoder else patches.detach())  # (B, K, E)
+        v = self._regions(strategy.model, patches if self.cfg.attribute_grad_to_encoder else patches.detach())
         losses = {}
         if self.cfg.i2t and self.identity_text is not None:
             img = F.normalize(outputs["global_proj"], dim=-1)
@@ -373,7 +392,7 @@ class VLADRPlugin:
         if self.cfg.affinity_kl and self.old_model is not None:
             with torch.no_grad():
                 old_out = self.old_model(batch.images, batch)
-                v_old = self.old_model.vladr_queries(old_out["patch_tokens"]) if self.cfg.kl_features == "regions" \
+                v_old = self._regions(self.old_model, old_out["patch_tokens"]) if self.cfg.kl_features == "regions" \
                     else None
             if v_old is not None:
                 kl = region_affinity_kl(v, v_old, self.cfg.kl_temperature)

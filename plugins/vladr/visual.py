@@ -34,3 +34,39 @@ class AttributeQueries(nn.Module):
         out, _ = self.attention(q, patches, patches, need_weights=False)
         out = self.norm(out + q)
         return out @ self.projection if self.projection is not None else out
+
+
+class RegionCrossAttention(nn.Module):
+    """The released code's region features (``reid/models/CrossAttention.py`` and the ``region_proj`` of
+    ``make_model_clipreid.py``): ``K`` learnable queries (normal, std 0.02) attend, through their own query / key /
+    value projections and ``heads`` heads, to the image encoder's tokens after ``ln_post`` and the visual
+    projection (``(B, N, E)``); the attended values go through an output projection and a ``E -> E`` region
+    projection, then are L2-normalised. No residual connection and no layer norm, unlike
+    :class:`AttributeQueries`.
+
+    Args:
+        dim: ``E``, the joint embedding size (512 for ViT-B-16). num_queries: ``K``. heads: must divide ``dim``.
+    """
+
+    def __init__(self, dim: int, num_queries: int = 4, heads: int = 8):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"region attention: {heads} heads do not divide the embedding size {dim}")
+        self.heads = heads
+        self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
+        self.q_proj, self.k_proj, self.v_proj = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+        self.region_proj = nn.Linear(dim, dim)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, E) -> (B, H, L, E / H)
+        b, n, e = x.shape
+        return x.view(b, n, self.heads, e // self.heads).transpose(1, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, N, E)`` projected tokens -> ``(B, K, E)`` unit-norm region features."""
+        b = len(tokens)
+        q = self._split(self.q_proj(self.queries).unsqueeze(0).expand(b, -1, -1))
+        out = torch.nn.functional.scaled_dot_product_attention(q, self._split(self.k_proj(tokens)),
+                                                               self._split(self.v_proj(tokens)))
+        out = self.out_proj(out.transpose(1, 2).reshape(b, -1, tokens.shape[-1]))
+        return torch.nn.functional.normalize(self.region_proj(out), dim=-1)
