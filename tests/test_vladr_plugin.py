@@ -28,8 +28,10 @@ def test_full_method_runs_logs_its_losses_and_fills_the_memory(tmp_path):
 
 def test_the_released_codes_loss_forms_run_kl_cma_and_coarse_image_text(tmp_path):
     plugin = VLADRPlugin(small(affinity_kl=True, kl_features="regions", kl_temperature=0.005, cma_form="instance",
-                               i2t_classes="batch", i2t_temperature=1.0, region_module="official"))
-    res = run_with_plugins([plugin], tmp_path / "run", config=tiny_config(epochs=1))
+                               i2t_classes="batch", i2t_temperature=1.0, region_module="official",
+                               reid_heads="official"))
+    config = tiny_config(epochs=1, label_smoothing=0.0, triplet_margin=None)
+    res = run_with_plugins([plugin], tmp_path / "run", config=config)
     assert res["complete"]
     log = (tmp_path / "run" / "losses.log").read_text()
     for term in ("vladr_kl", "vladr_cma", "vladr_i2t"):
@@ -37,6 +39,10 @@ def test_the_released_codes_loss_forms_run_kl_cma_and_coarse_image_text(tmp_path
     from lifelong_reid.plugins.vladr.visual import RegionCrossAttention
 
     assert isinstance(plugin.old_model.vladr_queries, RegionCrossAttention)  # the released region module
+    heads = {h.name: (h.id_loss, h.triplet) for h in plugin.old_model.head_specs}
+    assert heads["global"] == (True, False) and heads["global_proj"] == (False, True)  # the released loss heads
+    with pytest.raises(ConfigError, match="reid_heads"):
+        VLADRConfig(reid_heads="proj")
     with pytest.raises(ConfigError, match="region_module"):
         VLADRConfig(region_module="pooling")
     with pytest.raises(ConfigError, match="i2t_classes"):

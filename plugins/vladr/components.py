@@ -66,7 +66,9 @@ COMPONENTS = (
     Component("ReID losses", "identity + triplet",
               "CE without label smoothing on the 768-d BNNeck classifier only; soft-margin batch-hard triplet on "
               "the 512-d pre-BN projection only; on a weak and a strong view", "reid/trainer_stage2.py; "
-              "lreid_dataset/datasets/get_data_loaders.py", "-", "not yet: heads, soft margin, strong view"),
+              "lreid_dataset/datasets/get_data_loaders.py",
+              "official: `reid_heads='official'` with `--set label_smoothing=0 --set triplet_margin=null`",
+              "partly: the strong (RandAugment) view is not yet built"),
     Component("classifier growth", "not described",
               "new identities' rows initialised from L2-normalised class means of post-BN features",
               "train_stage2.py", "-", "not yet"),

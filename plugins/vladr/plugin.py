@@ -92,6 +92,10 @@ class VLADRConfig:
             affinity without its diagonal, :func:`affinity_kl`) or ``"regions"`` (the released code: per-part
             region features ``v_k`` of both models, diagonal kept, :func:`region_affinity_kl`).
         kl_temperature: of the affinity softmax (the released code's ``af_temp`` is 0.005).
+        reid_heads: which heads the strategy's identity and triplet losses use: ``"both"`` (CLIP-ReID: both losses
+            on ``global`` and ``global_proj``) or ``"official"`` (the released code: cross-entropy on the BNNeck
+            classifier of ``global`` only, batch-hard triplet on ``global_proj`` before its BNNeck only; with its
+            ``--set label_smoothing=0 --set triplet_margin=null`` for no smoothing and the soft margin).
         region_module: how ``v_k`` are computed: ``"queries"`` (:class:`AttributeQueries` over the last block's
             patch tokens) or ``"official"`` (:class:`RegionCrossAttention` over the tokens after ``ln_post`` and
             the visual projection, 8 heads, as the released code).
@@ -131,6 +135,7 @@ class VLADRConfig:
     kl_features: str = "feat"
     kl_temperature: float = 0.1
     region_module: str = "queries"
+    reid_heads: str = "both"
     weight_interpolation: Optional[float] = 0.6
     interpolate_classifier: bool = True
     ema_momentum: float = 0.9
@@ -149,6 +154,8 @@ class VLADRConfig:
         if self.caption_parts and (self.mtad or self.random_partition):
             raise ConfigError("vladr caption_parts takes t_k from the part captions: set mtad=False and "
                               "random_partition=False with it")
+        if self.reid_heads not in ("both", "official"):
+            raise ConfigError(f"vladr reid_heads must be 'both' or 'official', got {self.reid_heads!r}")
         if self.region_module not in ("queries", "official"):
             raise ConfigError(f"vladr region_module must be 'queries' or 'official', got {self.region_module!r}")
         if self.kl_features not in ("feat", "regions"):
@@ -235,6 +242,9 @@ class VLADRPlugin:
             else:
                 heads = max(1, width // 64)
                 model.vladr_queries = AttributeQueries(width, self.cfg.num_attributes, heads, vis.proj)
+        if self.cfg.reid_heads == "official":  # identity loss on the 768-d head, triplet on the 512-d one
+            model.set_head_losses("global", id_loss=True, triplet=False)
+            model.set_head_losses("global_proj", id_loss=False, triplet=True)
         if self.prompts is None:
             self.prompts = AttributePromptLearner(model.clip, self.cfg.num_attributes, self.cfg.prompt_length)
         self.prompts.to(next(model.parameters()).device)
