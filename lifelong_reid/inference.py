@@ -165,7 +165,7 @@ def evaluate_checkpoint(strategy, domains: Sequence, output: Path, *, checkpoint
     names = list(per_domain)
     results = {
         "experiment": cfg.name, "stream": "eval", "seed": cfg.seed, "checkpoint": checkpoint, "setting": "checkpoint",
-        "evaluation": evaluation_settings(cfg, {n: benchmark.protocol.get(n, "market1501") for n in names}),
+        "evaluation": evaluation_settings(cfg, benchmark.protocol),
         "domains": {"evaluated": names},
         "matrix": {"rows": ["checkpoint"], "cols": names,
                    "mAP": [[per_domain[n]["mAP"] for n in names]], "rank1": [[per_domain[n]["rank1"] for n in names]]},

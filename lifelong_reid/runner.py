@@ -90,8 +90,7 @@ def results_dict(config: RunConfig, benchmark, matrix: AccuracyMatrix, complete:
         "stream": benchmark.name,
         "seed": config.seed,
         "setting": run_setting(len(benchmark.train_domains)),
-        "evaluation": evaluation_settings(config, {c: benchmark.protocol.get(c, "market1501")
-                                                   for c in matrix.cols}),
+        "evaluation": evaluation_settings(config, benchmark.protocol),
         "plugins": plugins or [],
         "domains": {"seen": benchmark.seen_domains, "unseen": list(benchmark.unseen_domains)},
         "matrix": matrix.to_dict(),

@@ -202,39 +202,45 @@ def _use_kernel(dist: torch.Tensor, engine: str) -> bool:
     return engine == "auto" and dist.device.type == "cpu" and ranking_kernel.available()
 
 
+def _sorted_matches(dist, gallery, rows, q_cam, protocol):
+    """``(idx, match_dist, match_col, num)``: the table columns of each query's identity (``(B, M)``), its kept
+    matches' distances sorted by (distance, gallery column) with ``+inf`` padding, their columns in that order,
+    and ``(B,)`` kept matches per query (table columns are ascending and the sort is stable)."""
+    idx, is_match = _match_masks(gallery, rows, q_cam, protocol)
+    match_dist = torch.where(is_match, dist.gather(1, idx), torch.full_like(idx, float("inf"), dtype=dist.dtype))
+    match_dist, order = torch.sort(match_dist, dim=1, stable=True)
+    return idx, match_dist, idx.gather(1, order), is_match.sum(1)
+
+
+def _hardest(match_dist: torch.Tensor, num: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` distance of each query's hardest (last) kept match (``+inf`` without a match)."""
+    return match_dist.gather(1, (num - 1).clamp_min(0)[:, None]).squeeze(1)
+
+
 def _kernel_ranks(dist: torch.Tensor, q_cam: torch.Tensor, gallery: GalleryIndex, protocol: Protocol,
-                  rows: torch.Tensor) -> tuple[BlockRanks, torch.Tensor]:
+                  rows: torch.Tensor) -> tuple[BlockRanks, torch.Tensor, torch.Tensor]:
     from lifelong_reid.evaluation.ranking_kernel import count_before
 
-    idx, is_match = _match_masks(gallery, rows, q_cam, protocol)
-    inf = torch.full_like(idx, float("inf"), dtype=dist.dtype)
-    match_dist = torch.where(is_match, dist.gather(1, idx), inf)
-    # (distance, gallery column) order: table columns are ascending, and the sort is stable
-    match_dist, order = torch.sort(match_dist, dim=1, stable=True)
-    match_col = idx.gather(1, order)
-    num = is_match.sum(1)
+    idx, match_dist, match_col, num = _sorted_matches(dist, gallery, rows, q_cam, protocol)
     neg = _negative_distances(dist, gallery, idx, q_cam, protocol)
     count_below, distinct, low = count_before(
         neg.detach().numpy(), match_dist.contiguous().numpy(), match_col.contiguous().numpy(), num.numpy(),
         gallery.pid_index.numpy(), len(gallery.unique_pids), protocol.cmc == "distinct_ids")
     ranks = torch.from_numpy(count_below) + torch.arange(1, idx.shape[1] + 1)[None, :]
-    return BlockRanks(ranks, num, torch.from_numpy(distinct)), torch.from_numpy(low)
+    return BlockRanks(ranks, num, torch.from_numpy(distinct)), torch.from_numpy(low), _hardest(match_dist, num)
 
 
-def _torch_ranks(dist, q_pid, q_cam, gallery, protocol, recompute) -> tuple[BlockRanks, torch.Tensor]:
+def _torch_ranks(dist, q_pid, q_cam, gallery, protocol, rows, recompute) -> tuple[BlockRanks, torch.Tensor,
+                                                                                 torch.Tensor]:
     if recompute is None:
         saved = dist.clone()
         recompute = saved.__getitem__
-    rows = gallery.lookup(q_pid)
-    idx, is_match = _match_masks(gallery, rows, q_cam, protocol)
-    inf = float("inf")
-    match_dist = torch.where(is_match, dist.gather(1, idx), torch.full_like(idx, inf, dtype=dist.dtype))
-    match_dist = torch.sort(match_dist, dim=1).values.contiguous()
-    num = is_match.sum(1)
+    idx, match_dist, _, num = _sorted_matches(dist, gallery, rows, q_cam, protocol)
     width = idx.shape[1]
     neg = _negative_distances(dist, gallery, idx, q_cam, protocol)
     low = torch.minimum(neg.amin(1), match_dist[:, 0]).double()
-    hardest = match_dist.gather(1, (num - 1).clamp_min(0)[:, None]).masked_fill_((num == 0)[:, None], -float("inf"))
+    last = _hardest(match_dist, num)
+    hardest = last[:, None].masked_fill((num == 0)[:, None], -float("inf"))
     candidates = neg <= hardest  # only non-matches up to the hardest match change a rank
     if int(torch.count_nonzero(candidates)) * width <= neg.numel() // 4:
         count_below, fallback, distinct = _count_few(neg, candidates, match_dist, gallery, protocol)
@@ -248,7 +254,7 @@ def _torch_ranks(dist, q_pid, q_cam, gallery, protocol, recompute) -> tuple[Bloc
         exact = ranks_by_sorting(recompute(rows_exact), q_pid[rows_exact], q_cam[rows_exact], gallery, protocol,
                                  width)
         result = _merge(result, rows_exact, exact)
-    return result, low
+    return result, low, last
 
 
 #: A row is recomputed in float64 when the distances that decide its ranks (from its closest kept image to
@@ -303,14 +309,10 @@ def block_ranks(dist: torch.Tensor, q_pid: torch.Tensor, q_cam: torch.Tensor, ga
     if not dist.is_contiguous():
         dist = dist.contiguous()
     rows = gallery.lookup(q_pid)
-    if float64 is not None:
-        idx, is_match = _match_masks(gallery, rows, q_cam, protocol)
-        match = torch.where(is_match, dist.gather(1, idx), torch.full_like(idx, -float("inf"), dtype=dist.dtype))
-        hardest = match.amax(1)
     if _use_kernel(dist, engine):
-        result, low = _kernel_ranks(dist, q_cam, gallery, protocol, rows)
+        result, low, hardest = _kernel_ranks(dist, q_cam, gallery, protocol, rows)
     else:
-        result, low = _torch_ranks(dist, q_pid, q_cam, gallery, protocol, recompute)
+        result, low, hardest = _torch_ranks(dist, q_pid, q_cam, gallery, protocol, rows, recompute)
     if float64 is None:
         return result
     coarse = below_float32_resolution(result, low, step, hardest)

@@ -76,7 +76,7 @@ def evaluation_settings(config, protocols: dict) -> dict:
 
     Args:
         config: the :class:`~lifelong_reid.config.RunConfig` (``eval_metric``, ``rerank`` and its k1 / k2 / lambda).
-        protocols: ``{domain: protocol name}`` of the evaluated domains.
+        protocols: ``{domain: protocol name}`` of the evaluated domains (``ReIDBenchmark.protocol``).
     """
     return {"metric": config.eval_metric, "rerank": bool(config.rerank),
             "rerank_k1": config.rerank_k1, "rerank_k2": config.rerank_k2, "rerank_lambda": config.rerank_lambda,
