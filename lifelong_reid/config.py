@@ -29,6 +29,13 @@ class RunConfig:
         (CLIP-ReID uses 2). scheduler: ``"multistep"`` (WarmupMultiStepLR: linear warm-up from
         ``warmup_factor`` over ``warmup_epochs``, then ``gamma`` at each of ``milestones``) or ``"cosine"``
         (linear warm-up from ``warmup_factor``, then cosine decay to ``min_lr_factor`` x lr at ``epochs``).
+        scheduler_step: ``"epoch"`` (the schedule steps after each epoch) or ``"iteration"`` (after each
+        optimizer step; ``warmup_epochs``, ``milestones`` and the cosine's ``epochs`` then count iterations, as
+        VLADR's released code steps its WarmupMultiStepLR).
+        classifier: ``"reset"`` (a new identity classifier per experience over its own identities, labels
+        ``0..C_t-1``) or ``"grow"`` (one classifier over every identity trained so far: experience ``t``'s
+        labels are offset by the identities of experiences ``0..t-1`` (:attr:`ReIDStrategy.class_offset`), the
+        earlier rows are kept and new rows appended; VLADR's released code).
         batch_p, batch_k: identities per batch and images per identity (P x K sampler).
         id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses (``triplet_margin=None``:
             the soft-margin triplet ``log(1 + exp(d_ap - d_an))``, as MambaPro and TransReID's variants use).
@@ -39,6 +46,9 @@ class RunConfig:
             ``results.json`` ``skipped_steps``).
     Evaluation:
         eval_metric: ``"cosine"`` (L2-normalised features, the default) or ``"euclidean"`` (squared).
+        neck_feat: the retrieval feature ``feat``: ``"before"`` the BNNeck (``cat[global, global_proj]``,
+        CLIP-ReID's ``TEST.NECK_FEAT: before``, the default) or ``"after"`` it (``cat[bn, bn_proj]``; plugin heads
+        with ``retrieval`` give their ``NAME_bn``; VLADR's released code).
         rerank: k-reciprocal re-ranking (Zhong et al. 2017) with rerank_k1, rerank_k2, rerank_lambda.
     Data:
         data_root: root folder of datasets (``--data-root``). random_erasing: probability.
@@ -80,11 +90,13 @@ class RunConfig:
     lr_mults: dict = field(default_factory=dict)
     bias_lr_mult: float = 2.0
     scheduler: str = "multistep"
+    scheduler_step: str = "epoch"
     warmup_epochs: int = 10
     warmup_factor: float = 0.1
     min_lr_factor: float = 0.0
     milestones: list = field(default_factory=lambda: [30, 50])
     gamma: float = 0.1
+    classifier: str = "reset"
     batch_p: int = 16
     batch_k: int = 4
     id_weight: float = 1.0
@@ -96,6 +108,7 @@ class RunConfig:
     modality_stacks: int = 1
     # evaluation
     eval_metric: str = "cosine"
+    neck_feat: str = "before"
     rerank: bool = False
     rerank_k1: int = 20
     rerank_k2: int = 6
@@ -193,7 +206,8 @@ class RunConfig:
 
 #: Fields that take one of a fixed set of values.
 CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "scheduler": ("multistep", "cosine"), "amp": (None, "bf16", "fp16"),
-           "eval_metric": ("cosine", "euclidean"), "nonfinite_loss": ("stop", "skip")}
+           "eval_metric": ("cosine", "euclidean"), "nonfinite_loss": ("stop", "skip"),
+           "scheduler_step": ("epoch", "iteration"), "classifier": ("reset", "grow"), "neck_feat": ("before", "after")}
 
 
 #: Numeric settings with a valid range: ``{key: (test, what the value must be)}``; ``None`` passes where the

@@ -20,7 +20,7 @@ from __future__ import annotations
 from lifelong_reid.hooks import hookspec
 
 #: The Plugin API version these specs define (major, minor).
-API_VERSION = (1, 1)
+API_VERSION = (1, 2)
 
 # --------------------------------------------------------------------------- model
 
@@ -199,6 +199,30 @@ def lreid_assign_targets(strategy, experience, dataset, epoch, iteration):
 
 
 # --------------------------------------------------------------------------- losses and iterations
+
+
+@hookspec
+def lreid_train_views(strategy):
+    """Extra augmented views of every training image, each drawn by its own transform from the stored image
+    (not from the strategy's view): the strong RandAugment view of FixMatch-style and VLADR's released code.
+
+    Called: once per experience, when the training loader is built (after ``make_train_dataloader`` has set
+    ``strategy.targets``).
+
+    Args:
+        strategy: the strategy (``strategy.config.image_size``, ``strategy.experience``).
+
+    Returns:
+        ``{name: transform}`` or ``None``: each transform maps what the dataset stores for a sample (a PIL
+        image; a list of PIL images for a multi-modal tuple) to a float tensor of the training images' shape.
+        Every training batch then carries ``batch.side["views"][name]``, ``(B, 3, H, W)`` (or ``(B, M, 3, H,
+        W)``), sample for sample with ``batch.images``; the transforms run in the loader's workers. Names must
+        be unique over plugins (prefix them with the plugin's name); a clash is refused when the loader is
+        built. The views cost one more image read and transform per sample and view, and only training
+        batches carry them. Added in API 1.2.
+    """
+
+
 
 
 @hookspec

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torchvision.transforms import v2 as T
 
 from lifelong_reid import hookimpl, hookspecs
+from lifelong_reid.data.transforms import ToFloatImage
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.models import build_model
 from lifelong_reid.plugin_manager import get_plugin_manager, register
@@ -40,6 +42,7 @@ class Recorder:
         self.counter = 0
         self.steps = []
         self.loaded = None
+        self.view = None
 
     # model surgery + own parameter group
     @hookimpl
@@ -67,8 +70,16 @@ class Recorder:
             context.pop_tokens("prompt")
 
     @hookimpl
+    def lreid_train_views(self, strategy):
+        size = strategy.config.image_size
+        return {"recorder_plain": T.Compose([T.Resize(size), T.ToImage(), ToFloatImage()])}
+
+    @hookimpl
     def lreid_extra_losses(self, outputs, batch, strategy):
         assert len(batch) == len(outputs["global"]) and batch.domain[0].startswith("synth")
+        if self.view is None:
+            self.view = (batch.indices.clone(), batch["views"]["recorder_plain"].clone(), batch.images.shape)
+            self.stored = strategy.adapted_dataset.reid_dataset
         return {"feat_norm": 1e-3 * outputs["global"].pow(2).sum(1).mean()}
 
     @hookimpl
@@ -142,6 +153,30 @@ def test_plugin_parameters_are_trained_with_their_own_group(recorded):
 def test_vision_block_hooks_see_every_layer(recorded):
     rec, _, _ = recorded
     assert rec.layers_seen[:4] == [0, 1, 2, 3]
+
+
+def test_train_views_reach_the_batch_drawn_from_the_stored_images(recorded):
+    rec, _, _ = recorded
+    indices, views, shape = rec.view
+    assert views.shape == shape  # (B, 3, H, W), sample for sample with batch.images
+    size = list(shape[-2:])
+    plain = T.Compose([T.Resize(size), T.ToImage(), ToFloatImage()])
+    for i, view in zip(indices.tolist(), views):
+        assert torch.equal(view, plain(rec.stored.load_image(i)))
+
+
+class SameView:
+    def __init__(self, name):
+        self.name = name
+
+    @hookimpl
+    def lreid_train_views(self):
+        return {"view": lambda image: image}
+
+
+def test_two_plugins_asking_for_one_view_name_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="training view 'view' is asked for by plugins"):
+        run_with_plugins([SameView("a"), SameView("b")], tmp_path)
 
 
 def test_extra_losses_are_logged_by_name(recorded):

@@ -26,6 +26,8 @@ SIDE_KEYS = {
     "part_masks": "(B, H, W) uint8: part label map (0 background, k = k-th part) of the transformed image",
     "tuple_modalities": "tuple of M names: the modalities of a multi-modal batch, in their order along images' "
                         "axis 1 (e.g. ('rgb', 'tir') for a stream restricted to RGB and TIR)",
+    "views": "{name: (B, 3, H, W) float}: extra augmented views of the training images, asked for by plugins in "
+             "lreid_train_views (training batches only)",
 }
 
 
@@ -83,6 +85,8 @@ class ReIDBatch:
     def to(self, device, non_blocking: bool = False) -> "ReIDBatch":
         """A copy with every tensor (fields and side) on ``device``."""
         def move(v):
+            if isinstance(v, dict):
+                return {k: move(x) for k, x in v.items()}
             return v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v
         return ReIDBatch(**{f: move(getattr(self, f)) for f in _FIELDS if f != "side"},
                          side={k: move(v) for k, v in self.side.items()})
@@ -90,6 +94,8 @@ class ReIDBatch:
     def pin_memory(self) -> "ReIDBatch":
         """Pinned host copies of the tensors (called by ``DataLoader(pin_memory=True)``)."""
         def pin(v):
+            if isinstance(v, dict):
+                return {k: pin(x) for k, x in v.items()}
             return v.pin_memory() if torch.is_tensor(v) else v
         return ReIDBatch(**{f: pin(getattr(self, f)) for f in _FIELDS if f != "side"},
                          side={k: pin(v) for k, v in self.side.items()})
@@ -136,6 +142,10 @@ def collate_reid(items: list) -> ReIDBatch:
         if len(kinds) > 1:
             raise ValueError(f"a batch mixes tuples of different modalities: {sorted(kinds)}")
         side["tuple_modalities"] = kinds.pop()
+    if any("views" in m for m in metas):
+        if not all("views" in m for m in metas):
+            raise ValueError("a batch mixes items with and without extra views")
+        side["views"] = {name: torch.stack([m["views"][name] for m in metas]) for name in metas[0]["views"]}
     if any("attribute_ids" in m for m in metas):
         side["attribute_ids"] = _stack([m["attribute_ids"] for m in metas])
     return ReIDBatch(images=images, targets=torch.as_tensor([int(it[1]) for it in items]),

@@ -19,7 +19,7 @@ from lifelong_reid.models.vision import ReIDVisionEncoder, interpolate_pos_embed
 def build_model(config) -> CLIPReID:
     """The :class:`CLIPReID` described by a :class:`~lifelong_reid.RunConfig` (``model``, ``pretrained``,
     ``weights``, ``image_size``, ``stride``, ``modality_stacks``: 1 = one stack of blocks shared by all
-    modalities, ``M`` = one per modality).
+    modalities, ``M`` = one per modality; ``neck_feat``: the retrieval feature before or after the BNNecks).
 
     Raises:
         ModelLoadError: see :func:`create_clip`.
@@ -28,6 +28,7 @@ def build_model(config) -> CLIPReID:
     model = CLIPReID(clip_model, tokenizer, image_size=tuple(config.image_size), stride=config.stride)
     if getattr(config, "modality_stacks", 1) > 1:
         model.visual.split_modality_stacks(config.modality_stacks)
+    model.neck_feat = getattr(config, "neck_feat", "before")
     return model
 
 

@@ -15,13 +15,14 @@ import torch
 from torch import nn
 
 from lifelong_reid.errors import ConfigError
-from lifelong_reid.models.heads import BNNeck, HeadSpec, ReIDHead, make_classifier
+from lifelong_reid.models.heads import BNNeck, HeadSpec, ReIDHead, grow_classifier, make_classifier
 from lifelong_reid.models.vision import ReIDVisionEncoder
 
 #: The outputs every model of the library declares (``B`` batch, ``M`` modalities, ``N`` tokens, ``G``
 #: patches, ``D`` width, ``E`` projection size, ``F`` retrieval size, ``C`` classes).
 OUTPUTS = {
-    "feat": "(B, F) retrieval feature, before L2 normalisation (its parts: feat_spans)",
+    "feat": "(B, F) retrieval feature, before L2 normalisation: cat[global, global_proj] (neck_feat 'before') or "
+            "cat[bn, bn_proj] ('after'), then the retrieval heads' (its parts: feat_spans)",
     "feat_spans": "{name: (start, end)}: which head fills which columns of feat",
     "global": "(B, D) CLS after ln_post (mean over modalities for tuples)",
     "global_proj": "(B, E) its CLIP projection",
@@ -75,6 +76,8 @@ class CLIPReID(nn.Module):
         self.classifier: Optional[nn.Linear] = None
         self.classifier_proj: Optional[nn.Linear] = None
         self.num_classes = 0
+        #: The retrieval feature ``feat``: ``"before"`` or ``"after"`` the BNNecks (``RunConfig.neck_feat``).
+        self.neck_feat = "before"
         #: Heads added by plugins (:meth:`add_head`).
         self.heads = nn.ModuleDict()
         self._head_specs: dict[str, HeadSpec] = {
@@ -157,6 +160,21 @@ class CLIPReID(nn.Module):
             head.reset_classifier(num_classes)
         self.num_classes = num_classes
 
+    def grow_classifier(self, num_classes: int) -> None:
+        """Grow every identity classifier to ``num_classes`` outputs, keeping the rows it has (the identities
+        of earlier experiences) and appending new ones (``RunConfig.classifier="grow"``); no change when it
+        already has ``num_classes``.
+
+        Raises:
+            ValueError: fewer classes than the classifier has.
+        """
+        device = self.bottleneck.weight.device
+        self.classifier = grow_classifier(self.classifier, self.visual.width, num_classes).to(device)
+        self.classifier_proj = grow_classifier(self.classifier_proj, self.visual.output_dim, num_classes).to(device)
+        for head in self.heads.values():
+            head.grow_classifier(num_classes)
+        self.num_classes = num_classes
+
     # ------------------------------------------------------------------ forward
     def forward(self, images: torch.Tensor, batch=None) -> ModelOutputs:
         """Encode ``(B, 3, H, W)`` images or ``(B, M, 3, H, W)`` multi-modal tuples.
@@ -192,10 +210,16 @@ class CLIPReID(nn.Module):
         if self.hook is not None:
             self.hook.lreid_model_outputs(outputs=out, context=ctx, model=self)
         self._apply_heads(out)
+        after = self.neck_feat == "after"
+        if after:
+            if m > 1:
+                raise ConfigError("neck_feat='after' is not defined for multi-modal tuples (the BNNecks see the "
+                                  "fused feature, the retrieval feature is per modality); use neck_feat='before'")
+            base_feat = torch.cat([out["bn"], out["bn_proj"]], dim=1)
         feats, spans, start = [base_feat], {"model": (0, base_feat.shape[1])}, base_feat.shape[1]
         for spec in self._head_specs.values():
             if spec.retrieval and spec.feature in out:
-                feats.append(out[spec.feature])
+                feats.append(out[spec.bn] if after else out[spec.feature])
                 spans[spec.name] = (start, start + spec.dim)
                 start += spec.dim
         out["feat"] = torch.cat(feats, dim=1) if len(feats) > 1 else base_feat

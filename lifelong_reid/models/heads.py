@@ -52,6 +52,26 @@ def make_classifier(dim: int, num_classes: int) -> nn.Linear:
     return fc
 
 
+def grow_classifier(fc: Optional[nn.Linear], dim: int, num_classes: int) -> nn.Linear:
+    """A classifier of ``num_classes`` rows whose first rows are ``fc``'s (copied) and the rest new
+    (:func:`make_classifier`'s initialisation); ``fc`` itself when it already has ``num_classes`` rows.
+
+    Raises:
+        ValueError: ``num_classes`` is fewer than ``fc``'s rows (a classifier only grows).
+    """
+    if fc is None:
+        return make_classifier(dim, num_classes)
+    old = fc.weight.shape[0]
+    if num_classes == old:
+        return fc
+    if num_classes < old:
+        raise ValueError(f"a classifier grows only: {old} rows, asked for {num_classes}")
+    new = make_classifier(dim, num_classes).to(fc.weight.device, fc.weight.dtype)
+    with torch.no_grad():
+        new.weight[:old].copy_(fc.weight)
+    return new
+
+
 @dataclass(frozen=True)
 class HeadSpec:
     """Where a head's values are in the model's outputs and which shared losses use them.
@@ -87,6 +107,9 @@ class ReIDHead(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.classifier = make_classifier(self.dim, num_classes).to(self.bottleneck.weight.device)
+
+    def grow_classifier(self, num_classes: int) -> None:
+        self.classifier = grow_classifier(self.classifier, self.dim, num_classes).to(self.bottleneck.weight.device)
 
     def forward(self, feature: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """``(B, dim)`` -> ``(bn (B, dim), logits (B, C) or None)``."""

@@ -93,8 +93,10 @@ def schedule_factor(config):
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config, start_epoch: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-epoch schedule (:func:`schedule_factor`); ``start_epoch`` > 0 continues one (the optimizer was
-    rebuilt mid-experience): the learning rates are set for that epoch at once.
+    """The schedule of :func:`schedule_factor`, stepped per epoch or per iteration (``config.scheduler_step``:
+    the strategy calls ``step()`` after each epoch or after each optimizer step, and ``last_epoch`` counts
+    those); ``start_epoch`` > 0 continues one (the optimizer was rebuilt mid-experience): the learning rates
+    are set for that step at once.
 
     Raises:
         ConfigError: an unknown ``config.scheduler``.

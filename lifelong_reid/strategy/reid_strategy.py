@@ -26,6 +26,7 @@ from lifelong_reid.bridge import HookBridge
 from lifelong_reid.data.batch import ReIDBatch, collate_reid
 from lifelong_reid.data.dataset import ReIDDataset
 from lifelong_reid.data.samplers import PKSampler
+from lifelong_reid.data.views import TrainViews
 from lifelong_reid.errors import ConfigError, TrainingDivergedError
 from lifelong_reid.evaluation.evaluator import ReIDEvaluator
 from lifelong_reid.evaluation.ranked_lists import DomainFeatures
@@ -108,6 +109,8 @@ class ReIDStrategy(SupervisedTemplate):
     Attributes set during training: ``experience``, ``batch`` (the :class:`~lifelong_reid.data.ReIDBatch`),
     ``targets`` (``(N,)`` training targets of the experience: the one place labels and pseudo-labels live),
     ``experience_is_supervised`` (``False`` when the stream hid the experience's identities),
+    ``class_offset`` (with ``classifier="grow"``, the label of the experience's first identity in the grown
+    classifier: ``targets`` are the dataset's targets plus it; ``0`` otherwise),
     ``loss_terms`` (``{name: scalar tensor}`` of the last mini-batch), ``epoch_losses`` (``{name: mean}`` of
     the epoch), ``epoch`` (0-based, in the experience), ``scheduler``.
 
@@ -134,6 +137,7 @@ class ReIDStrategy(SupervisedTemplate):
         self.batch: Optional[ReIDBatch] = None
         self.targets: Optional[torch.Tensor] = None
         self.experience_is_supervised = True
+        self.class_offset = 0
         self.loss_terms: dict = {}
         self.epoch_losses: dict = {}
         self._sums: dict = defaultdict(float)
@@ -195,6 +199,9 @@ class ReIDStrategy(SupervisedTemplate):
         if reid_dataset is not None:  # geometric side information only when a plugin reads it
             reid_dataset.geometric = requested_side_info(self.pm) & GEOMETRIC_SIDE_KEYS
         self.experience_is_supervised = supervised = len(self.targets) > 0 and int(self.targets.max()) >= 0
+        self.class_offset = self._class_offset(supervised)
+        if self.class_offset:
+            self.targets = torch.where(self.targets >= 0, self.targets + self.class_offset, self.targets)
         if not supervised and not implementers(self.pm, "lreid_assign_targets"):
             raise ConfigError(f"experience {self.experience.current_experience + 1} hides its identities "
                               "(an unsupervised stream) and no active plugin implements lreid_assign_targets; "
@@ -203,16 +210,56 @@ class ReIDStrategy(SupervisedTemplate):
         if supervised:
             self._build_loader()
 
+    def _class_offset(self, supervised: bool) -> int:
+        """With ``config.classifier="grow"``, the number of identities of the stream's training experiences
+        before this one (the sum of their ``max(target) + 1``), the first label of this experience's
+        identities in the grown classifier; ``0`` otherwise.
+
+        Raises:
+            ConfigError: ``"grow"`` on an experience without labels (pseudo-labels change every epoch; use
+                ``classifier="reset"``).
+        """
+        if self.config.classifier != "grow":
+            return 0
+        if not supervised:
+            raise ConfigError(f"classifier='grow' needs labelled experiences; experience "
+                              f"{self.experience.current_experience + 1} hides its identities (pseudo-labels); use "
+                              "--set classifier=reset")
+        stream, current = self.experience.origin_stream, self.experience.current_experience
+        return sum(max(0, int(max(stream[i].dataset.targets, default=-1)) + 1) for i in range(current))
+
     def _build_loader(self) -> None:
         seed = self.config.seed * 1000 + self.experience.current_experience
         rank, world_size = dist.world()
         self.sampler = PKSampler(self.targets.tolist(), self.config.batch_p, self.config.batch_k, seed=seed,
                                  rank=rank, world_size=world_size)
-        self.dataloader = DataLoader(self.adapted_dataset, batch_sampler=self.sampler,
+        views = self._train_views()
+        dataset = self.adapted_dataset
+        if views:
+            dataset = TrainViews(dataset, getattr(dataset, "reid_dataset", None), views)
+        self.dataloader = DataLoader(dataset, batch_sampler=self.sampler,
                                      num_workers=self.config.num_workers, collate_fn=collate_reid,
                                      pin_memory=self.device.type == "cuda",
                                      persistent_workers=self.config.num_workers > 0)
         self._loader_stale = False
+
+    def _train_views(self) -> dict:
+        """``{name: transform}`` of every plugin's ``lreid_train_views``.
+
+        Raises:
+            ConfigError: two plugins name a view alike, or the training dataset is not a ReID dataset.
+        """
+        views, owner = {}, {}
+        for plugin, asked in call_each(self.pm, "lreid_train_views", strategy=self):
+            for name, transform in (asked or {}).items():
+                if name in views:
+                    raise ConfigError(f"training view {name!r} is asked for by plugins {owner[name]!r} and "
+                                      f"{plugin!r}; prefix view names with the plugin's name")
+                views[name], owner[name] = transform, plugin
+        if views and getattr(self.adapted_dataset, "reid_dataset", None) is None:
+            raise ConfigError(f"plugins {', '.join(sorted(set(owner.values())))} ask for extra training views, which "
+                              "need a stream built by lifelong_reid.streams (its datasets keep the stored images)")
+        return views
 
     def set_targets(self, targets) -> None:
         """Replace the experience's training targets (pseudo-labels). When they change, the identity
@@ -227,6 +274,9 @@ class ReIDStrategy(SupervisedTemplate):
             raise ConfigError(f"targets must be {len(self.targets)} integers (one per training sample), got "
                               f"{tuple(t.shape)} {t.dtype}")
         t = t.long().cpu()
+        if self.config.classifier == "grow":
+            raise ConfigError("set_targets replaces the labels, which classifier='grow' keeps across experiences; "
+                              "use --set classifier=reset with pseudo-label plugins")
         if int(t.min()) < -1 or int(t.max()) < 0:
             raise ConfigError("targets must be >= 0, or -1 for unused samples, with at least one sample used")
         if torch.equal(t, self.targets):
@@ -251,11 +301,15 @@ class ReIDStrategy(SupervisedTemplate):
             self.set_targets(new)
 
     def model_adaptation(self, model=None):
-        """Size the identity classifier for the experience, then call ``lreid_adapt_model``."""
+        """Size the identity classifier for the experience (a new one, or the grown one with
+        ``classifier="grow"``), then call ``lreid_adapt_model``."""
         model = model if model is not None else self.model
         if self.is_training:
             num_classes = max(1, int(self.targets.max()) + 1) if self.targets is not None and len(self.targets) else 1
-            model.reset_classifier(num_classes)
+            if self.config.classifier == "grow":  # the earlier identities' rows are kept
+                model.grow_classifier(max(num_classes, model.num_classes))
+            else:
+                model.reset_classifier(num_classes)
             self.pm.hook.lreid_adapt_model(model=model, experience=self.experience, strategy=self)
         return model.to(self.device)
 
@@ -328,17 +382,8 @@ class ReIDStrategy(SupervisedTemplate):
         """
         if not self.is_training:
             return torch.zeros((), device=self.device)
-        out, y, cfg = self.mb_output, self.mb_y, self.config
-        heads = self.model.head_specs
-        terms = {}
-        logits = [out[h.logits] for h in heads if h.id_loss and h.logits in out]
-        if cfg.id_weight > 0 and logits:  # no term when every head has its identity loss off (set_head_losses)
-            terms["id"] = cfg.id_weight * sum(identity_loss(lg, y, cfg.label_smoothing) for lg in logits)
-        feats = [out[h.feature] for h in heads if h.triplet and h.feature in out]
-        if cfg.triplet_weight > 0 and feats:  # mined over the global batch under several processes
-            y_all = dist.all_gather_cat(y)
-            terms["triplet"] = cfg.triplet_weight * sum(
-                batch_hard_triplet_loss(dist.all_gather_with_grad(f), y_all, cfg.triplet_margin) for f in feats)
+        out = self.mb_output
+        terms = self.reid_losses(out, self.mb_y)
         owner = {k: "the strategy" for k in terms}
         for plugin, extra in call_each(self.pm, "lreid_extra_losses", outputs=out, batch=self.batch, strategy=self):
             for name, value in (extra or {}).items():
@@ -348,6 +393,25 @@ class ReIDStrategy(SupervisedTemplate):
                 terms[name], owner[name] = value, f"plugin {plugin!r}"
         self.loss_terms = terms
         return sum(terms.values()) if terms else torch.zeros((), device=self.device, requires_grad=True)
+
+    def reid_losses(self, outputs, targets: torch.Tensor) -> dict:
+        """The strategy's ReID terms of ``outputs`` against ``(B,)`` ``targets``: ``"id"`` (``id_weight`` x
+        the label-smoothed cross-entropy of every head whose identity loss is on) and ``"triplet"``
+        (``triplet_weight`` x the batch-hard triplet of every head whose triplet is on, mined over the global
+        batch under several processes); a term is absent when its weight is 0 or no head asks for it. The
+        training loss holds them for the batch; a plugin calls this for another view of it (VLADR's strong
+        view) and returns the terms under its own names.
+        """
+        cfg, heads, terms = self.config, self.model.head_specs, {}
+        logits = [outputs[h.logits] for h in heads if h.id_loss and h.logits in outputs]
+        if cfg.id_weight > 0 and logits:  # no term when every head has its identity loss off (set_head_losses)
+            terms["id"] = cfg.id_weight * sum(identity_loss(lg, targets, cfg.label_smoothing) for lg in logits)
+        feats = [outputs[h.feature] for h in heads if h.triplet and h.feature in outputs]
+        if cfg.triplet_weight > 0 and feats:  # mined over the global batch under several processes
+            y_all = dist.all_gather_cat(targets)
+            terms["triplet"] = cfg.triplet_weight * sum(
+                batch_hard_triplet_loss(dist.all_gather_with_grad(f), y_all, cfg.triplet_margin) for f in feats)
+        return terms
 
     def backward(self):
         """Back-propagate, after checking that the loss is finite (``config.nonfinite_loss``).
@@ -384,6 +448,8 @@ class ReIDStrategy(SupervisedTemplate):
         if dist.is_distributed():  # BatchNorm statistics and other buffers: rank 0's, as DDP keeps them
             dist.broadcast_buffers(self.model)
         self.scaler.update()
+        if self.config.scheduler_step == "iteration":
+            self.scheduler.step()
         self.pm.hook.lreid_after_optimizer_step(strategy=self, batch=self.batch, outputs=self.mb_output)
 
     # ------------------------------------------------------------------ epoch bookkeeping
@@ -437,7 +503,8 @@ class ReIDStrategy(SupervisedTemplate):
             f.flush()
             if hasattr(f, "fileno"):
                 os.fsync(f.fileno())
-        self.scheduler.step()
+        if self.config.scheduler_step == "epoch":
+            self.scheduler.step()
         if self.on_epoch_end is not None:
             self.on_epoch_end(self.clock.train_exp_epochs)
 
