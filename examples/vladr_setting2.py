@@ -1,18 +1,20 @@
 """VLADR (CVPR 2026) on lifelong ReID Setting 2: LPW -> MSMT17 -> Market-1501 -> CUHK-SYSU -> CUHK03, unseen
-CUHK01, CUHK02, GRID, SenseReID, VIPeR, i-LIDS, PRID; 500 identities per domain; ViT-B-16 ``openai`` weights
-with the official code's settings (``paper_config``).
+CUHK01, CUHK02, GRID, SenseReID, VIPeR, i-LIDS, PRID; 500 identities per domain (the release's selection);
+ViT-B-16 ``openai`` weights with the released code's recipe: the plugin's ``official`` preset and its run
+settings (``official_config``), which is what the published figures were produced with.
 
-    lreid run examples/vladr_setting2.py --data-root DATA --device cuda    # the real setting (GPU)
+    lreid run examples/vladr_setting2.py --data-root DATA --device cuda --set extra.captions=_BLIP_TEXT_DESC
     lreid run examples/vladr_setting2.py --synthetic                       # offline: synthetic Setting 1, tiny model, CPU
-    lreid run examples/vladr_setting2.py --synthetic --set weights=$(lreid synthetic-clip)  # + a synthetic CLIP prior
+    lreid run examples/vladr_setting2_paper.py --data-root DATA --device cuda   # the paper's components instead
 
-Without the datasets the run stops before training with ``lreid datasets check DATA --stream lreid-setting2``.
-Captions: the samples' ``caption`` (attach a BLIP captions JSON written by ``lreid caption`` with
-``--set extra.captions=PATH``; the synthetic stream carries its own).
+Captions: the release's BLIP-2 part captions, ``--set extra.captions=DIR`` with its ``_BLIP_TEXT_DESC`` folder
+(one ``NAME_description.txt`` per training domain), or a captions JSON written by ``lreid caption --style
+vladr``. Without the datasets the run stops before training with ``lreid datasets check DATA --stream
+lreid-setting2``. Ablations: ``--set vladr.affinity_kl=false``, ``--set vladr.weight_interpolation=null``, ...
 """
-from lifelong_reid.plugins.vladr.example import paper_config, real_stream, synthetic_defaults, synthetic_stream
+from lifelong_reid.plugins.vladr.example import official_config, real_stream, synthetic_defaults, synthetic_stream
 
-config = paper_config("vladr-setting2")
+config = official_config("vladr-setting2")
 
 
 def synthetic_config(config):

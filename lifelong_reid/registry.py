@@ -82,7 +82,9 @@ class PluginInfo:
 
     def validate(self, values: Optional[dict] = None):
         """The settings instance for ``values`` (missing ones take their defaults; ``None`` without a
-        settings dataclass).
+        settings dataclass). A settings dataclass may define presets, ``PRESETS = {name: {setting: value}}``
+        (a ``ClassVar``) selected by its ``preset`` setting: the preset's values are taken first and the
+        settings given with it override them.
 
         Raises:
             ConfigError: an unknown setting, a value of the wrong type, or a value the dataclass refuses; the
@@ -93,6 +95,12 @@ class PluginInfo:
             if values:
                 raise ConfigError(f"plugin {self.name!r} has no settings, got {', '.join(values)}")
             return None
+        presets = getattr(self.settings, "PRESETS", None)
+        if presets and "preset" in values:  # the preset's settings, then those given with it
+            if values["preset"] not in presets:
+                raise ConfigError(f"unknown preset {values['preset']!r} of plugin {self.name!r}; presets: "
+                                  f"{', '.join(presets)}")
+            values = {**presets[values["preset"]], **values}
         fields = {f.name: f for f in dataclasses.fields(self.settings)}
         hints = typing.get_type_hints(self.settings)
         for key, value in list(values.items()):

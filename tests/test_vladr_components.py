@@ -218,3 +218,28 @@ def test_the_released_region_module_is_multi_head_attention_then_two_projections
     assert tokens.grad is not None and m.queries.grad is not None
     with pytest.raises(ValueError, match="8 heads do not divide the embedding size 12"):
         RegionCrossAttention(12, heads=8)
+
+
+def test_the_released_transforms_normalise_with_imagenet_erase_twice_and_add_a_strong_view():
+    import numpy as np
+    from PIL import Image
+    from torchvision.transforms import v2 as T
+
+    from lifelong_reid.plugins.vladr.augment import IMAGENET_MEAN, IMAGENET_STD, official_transforms, strong_view
+
+    train, evaluation = official_transforms((64, 32))
+    grey = Image.fromarray(np.full((128, 64, 3), 128, dtype=np.uint8))
+    expected = torch.tensor([(128 / 255 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)])
+    assert torch.allclose(evaluation(grey)[:, 0, 0], expected, atol=1e-6)
+    erasings = [(e.p, list(e.value), e.scale) for e in train.transform.transforms if isinstance(e, T.RandomErasing)]
+    assert erasings == [(0.5, list(IMAGENET_MEAN), (0.02, 0.4)), (0.3, list(IMAGENET_MEAN), (0.02, 0.4))]
+    strong = strong_view((64, 32))
+    kinds = [type(t).__name__ for t in strong.transforms]
+    assert kinds == ["Resize", "RandomHorizontalFlip", "RandomCrop", "RandAugment", "ToImage", "ToFloatImage",
+                     "Normalize"]
+    crop, augment = strong.transforms[2], strong.transforms[3]
+    assert (crop.padding, crop.padding_mode, augment.num_ops, augment.magnitude) == ([4, 4, 4, 4], "reflect", 2, 10)
+    torch.manual_seed(0)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 64, 3), dtype=np.uint8))
+    views = torch.stack([strong(image) for _ in range(4)])
+    assert views.shape == (4, 3, 64, 32) and not torch.equal(views[0], views[1])  # drawn anew per call

@@ -26,31 +26,108 @@ def test_full_method_runs_logs_its_losses_and_fills_the_memory(tmp_path):
     assert plugin.memory.nbytes() == 2 * 2 * 128 * 4
 
 
-def test_the_released_codes_loss_forms_run_kl_cma_and_coarse_image_text(tmp_path):
-    plugin = VLADRPlugin(small(affinity_kl=True, kl_features="regions", kl_temperature=0.005, cma_form="instance",
-                               i2t_classes="batch", i2t_temperature=1.0, region_module="official",
-                               reid_heads="official"))
-    config = tiny_config(epochs=1, label_smoothing=0.0, triplet_margin=None)
-    res = run_with_plugins([plugin], tmp_path / "run", config=config)
-    assert res["complete"]
-    log = (tmp_path / "run" / "losses.log").read_text()
-    for term in ("vladr_kl", "vladr_cma", "vladr_i2t"):
-        assert term in log
+class ClassMeans:
+    """Reads the classifier rows and the BNNeck features before each domain trains (after lreid_adapt_model)."""
+
+    def __init__(self):
+        self.rows, self.means, self.views = {}, {}, []
+
+    @hookimpl
+    def lreid_before_experience(self, strategy, experience):
+        import torch
+        import torch.nn.functional as F
+
+        t, offset = experience.current_experience, strategy.class_offset
+        feats, _, _ = strategy.extract_features(strategy.adapted_dataset.eval(), output="bn")
+        labels = strategy.targets - offset
+        self.means[t] = F.normalize(torch.stack([feats[labels == c].mean(0) for c in range(int(labels.max()) + 1)]),
+                                    dim=-1)
+        self.rows[t] = strategy.model.classifier.weight[offset:].detach().clone()
+
+    @hookimpl
+    def lreid_extra_losses(self, batch):
+        if not self.views:
+            self.views.append(batch["views"]["vladr_strong"].shape == batch.images.shape)
+
+
+def official_run_config(**kw):
+    return tiny_config(epochs=1, label_smoothing=0.0, triplet_margin=None, classifier="grow", neck_feat="after",
+                       eval_metric="euclidean", **kw)
+
+
+def official_settings(**kw):
+    return {"preset": "official", "stage1_epochs": 1, "missing_captions": "generic", **kw}
+
+
+def test_the_official_preset_runs_every_released_component(tmp_path):
+    import torch
+
     from lifelong_reid.plugins.vladr.visual import RegionCrossAttention
 
-    assert isinstance(plugin.old_model.vladr_queries, RegionCrossAttention)  # the released region module
-    heads = {h.name: (h.id_loss, h.triplet) for h in plugin.old_model.head_specs}
+    watcher = ClassMeans()
+    config = official_run_config()
+    config.plugins = {"vladr": official_settings()}
+    res = run_with_plugins([watcher], tmp_path / "run", config=config)
+    assert res["complete"]
+    log = (tmp_path / "run" / "losses.log").read_text()
+    for term in ("vladr_kl", "vladr_cma", "vladr_i2t", "vladr_id_strong", "vladr_triplet_strong"):
+        assert term in log
+    assert "vladr_ida" not in log  # no prototype memory in the released code
+    assert watcher.views == [True]  # the strong view reached the batch
+    for t in (0, 1):  # the domain's rows start as the L2-normalised class means of the BNNeck features
+        assert watcher.rows[t].shape == watcher.means[t].shape == (6, 192)  # the tiny model: width 192
+        assert torch.allclose(watcher.rows[t], watcher.means[t], atol=1e-5)
+    plugin = config_plugin(tmp_path / "run")
+    assert plugin["preset"] == "official" and plugin["region_module"] == "official" and not plugin["ida"]
+    from lifelong_reid.strategy.checkpoint import latest_checkpoint, load_checkpoint
+
+    state = load_checkpoint(latest_checkpoint(tmp_path / "run" / "checkpoints"))["strategy"]
+    text = state["plugins"]["vladr"]["identity_text"]  # stage 1's identity prompts, kept for a resume
+    assert text.shape == (6, 128) and torch.allclose(text.norm(dim=1), torch.ones(6))
+    heads = {h.name: (h.id_loss, h.triplet) for h in _model_heads(config)}
     assert heads["global"] == (True, False) and heads["global_proj"] == (False, True)  # the released loss heads
-    with pytest.raises(ConfigError, match="reid_heads"):
-        VLADRConfig(reid_heads="proj")
-    with pytest.raises(ConfigError, match="region_module"):
-        VLADRConfig(region_module="pooling")
-    with pytest.raises(ConfigError, match="i2t_classes"):
-        VLADRConfig(i2t_classes="domain")
-    with pytest.raises(ConfigError, match="kl_features"):
-        VLADRConfig(kl_features="logits")
-    with pytest.raises(ConfigError, match="kl_temperature"):
-        VLADRConfig(kl_temperature=0.0)
+    assert isinstance(_vladr_module(config), RegionCrossAttention)
+
+
+def config_plugin(folder):
+    import json
+
+    return json.loads((folder / "config.json").read_text())["plugins"]["vladr"]
+
+
+def _adapted(config):
+    from lifelong_reid.models import build_model
+
+    model = build_model(config)
+    VLADRPlugin(VLADRConfig.from_preset("official")).lreid_adapt_model(model, None, None)
+    return model
+
+
+def _model_heads(config):
+    return _adapted(config).head_specs
+
+
+def _vladr_module(config):
+    return _adapted(config).vladr_queries
+
+
+def test_presets_take_their_settings_and_given_ones_override_them():
+    from lifelong_reid.plugins.vladr.plugin import OFFICIAL
+    from lifelong_reid.registry import get_plugin_info
+
+    official = VLADRConfig.from_preset("official", affinity_kl=False)
+    assert all(getattr(official, k) == v for k, v in OFFICIAL.items() if k != "affinity_kl")
+    assert official.affinity_kl is False and official.preset == "official"
+    info = get_plugin_info("vladr")
+    assert info.validate({"preset": "official", "affinity_kl": False}) == official
+    assert info.validate({"preset": "paper"}) == VLADRConfig() == VLADRConfig.from_preset("paper")
+    with pytest.raises(ConfigError, match="unknown preset 'released'"):
+        info.validate({"preset": "released"})
+    with pytest.raises(ConfigError, match="unknown vladr preset"):
+        VLADRConfig.from_preset("released")
+    for bad in (dict(image_norm="lab"), dict(classifier_init="zeros")):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            VLADRConfig(**bad)
 
 
 @pytest.mark.parametrize("row", [r for r in ABLATIONS if r not in ("baseline", "full")])
@@ -86,18 +163,20 @@ class _Crash:
             raise KeyboardInterrupt("simulated kill")
 
 
-def test_a_killed_vladr_run_resumes_to_the_same_results(tmp_path):
+@pytest.mark.parametrize("preset", ["paper", "official"])
+def test_a_killed_vladr_run_resumes_to_the_same_results(tmp_path, preset):
     import json
 
     from lifelong_reid.plugin_manager import get_plugin_manager, register
     from lifelong_reid.runner import run_experiment
     from lifelong_reid.testing import tiny_stream
 
-    cfg = tiny_config(epochs=1)
+    cfg = tiny_config(epochs=1) if preset == "paper" else official_run_config()
+    settings = small() if preset == "paper" else VLADRConfig.from_preset(**official_settings())
 
     def run(out, crash=False, resume=False):
         pm = get_plugin_manager()
-        register(pm, VLADRPlugin(small()))
+        register(pm, VLADRPlugin(settings))
         if crash:
             register(pm, _Crash(), name="crash")
         return run_experiment(cfg, tiny_stream(cfg), pm, out, resume=resume, progress=False, echo=lambda *a: None)
@@ -112,7 +191,7 @@ def test_a_killed_vladr_run_resumes_to_the_same_results(tmp_path):
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.mark.parametrize("name", ["vladr_setting1.py", "vladr_setting2.py"])
+@pytest.mark.parametrize("name", ["vladr_setting1.py", "vladr_setting2.py", "vladr_setting1_paper.py"])
 def test_examples_stop_before_training_with_the_check_report(tmp_path, name):
     from click.testing import CliRunner
 
@@ -132,6 +211,11 @@ def test_synthetic_variant_of_the_example_is_the_tiny_cpu_setting():
     real = resolve_config(module)
     assert (real.model, real.pretrained, real.batch_p * real.batch_k, real.lr, real.epochs) == \
         ("ViT-B-16", "openai", 64, 5e-6, 60)
+    assert real.plugins["vladr"]["preset"] == "official"  # the recipe of the published figures
+    assert (real.classifier, real.scheduler_step, real.milestones, real.neck_feat, real.amp) == \
+        ("grow", "iteration", [30], "after", None)
+    paper = resolve_config(load_experiment(EXAMPLES / "vladr_setting1_paper.py"))
+    assert paper.plugins["vladr"]["preset"] == "paper" and paper.classifier == "reset"
     cfg = resolve_config(module, synthetic=True, epochs=3)
     assert (cfg.model, cfg.device, cfg.epochs, cfg.extra["synthetic"]) == ("lreid-tiny-vit", "cpu", 3, True)
     b = module.stream(cfg)
@@ -158,7 +242,7 @@ def test_attribute_losses_can_be_kept_off_the_encoder(cma_form):
     model.reset_classifier(3)
     for to_encoder in (True, False):
         plugin = VLADRPlugin(small(attribute_grad_to_encoder=to_encoder, cma_form=cma_form, cma_weight=0.5))
-        plugin.lreid_adapt_model(model)
+        plugin.lreid_adapt_model(model, None, None)
         plugin.text_attributes = torch.randn(4, 2, 128)
         plugin.domain = "0"
         model.train()

@@ -15,7 +15,7 @@ follows the first modality.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Union
 
 import torch
 from torchvision import tv_tensors
@@ -79,8 +79,9 @@ class ChannelExchange(T.Transform):
 
 
 def build_transforms(size: Sequence[int] = (256, 128), *, flip: float = 0.5, pad: int = 10,
-                     random_erasing: float = 0.0, mean=CLIP_MEAN, std=CLIP_STD, per_modality: str = "shared",
-                     channel_exchange: float = 0.0):
+                     random_erasing: Union[float, Sequence[float]] = 0.0, mean=CLIP_MEAN, std=CLIP_STD,
+                     per_modality: str = "shared", channel_exchange: float = 0.0, erasing_value="random",
+                     erasing_area: tuple = (0.02, 0.33)):
     """Return ``(train_transform, eval_transform)`` mapping a PIL image to a ``(3, H, W)`` float tensor (see
     the module docstring for tuples and side information).
 
@@ -88,7 +89,12 @@ def build_transforms(size: Sequence[int] = (256, 128), *, flip: float = 0.5, pad
         size: ``(H, W)`` in pixels; ReID uses 256x128 (height x width).
         flip: probability of a horizontal flip during training.
         pad: padding in pixels before the random crop (0 disables pad-crop).
-        random_erasing: probability of random erasing (0 disables it).
+        random_erasing: probability of random erasing (0 disables it), or several probabilities: one erasing
+            after another (VLADR's released code erases with 0.5 then 0.3).
+        erasing_value: what erased pixels get: ``"random"`` (per-pixel normal values) or a per-channel value
+            (e.g. the normalisation mean, as fast-reid's and VLADR's ``RandomErasing(mean=...)``).
+        erasing_area: the erased area's range as fractions of the image (torchvision's default; Zhong et al.'s
+            code, and VLADR's, use ``(0.02, 0.4)``).
         mean, std: per-channel normalisation (CLIP's by default).
         per_modality: ``"shared"`` (one draw for all modalities of a tuple) or ``"independent"``.
         channel_exchange: probability of :class:`ChannelExchange` (0 disables it; visible-infrared ReID).
@@ -111,8 +117,13 @@ def build_transforms(size: Sequence[int] = (256, 128), *, flip: float = 0.5, pad
     if channel_exchange > 0:
         train.append(ChannelExchange(channel_exchange))
     train.append(T.Normalize(mean, std))
-    if random_erasing > 0:
-        train.append(T.RandomErasing(p=random_erasing, value="random"))
+    erasing = [random_erasing] if isinstance(random_erasing, (int, float)) else list(random_erasing)
+    for p in erasing:
+        if not 0 <= p <= 1:
+            raise ConfigError(f"random_erasing must be probabilities in [0, 1], got {random_erasing}")
+        if p > 0:
+            train.append(T.RandomErasing(p=p, scale=tuple(erasing_area), ratio=(0.3, 3.3),
+                                         value=erasing_value if erasing_value == "random" else list(erasing_value)))
     evaluation = T.Compose([T.Resize(size, interpolation=T.InterpolationMode.BILINEAR),
                             T.ToImage(), ToFloatImage(), T.Normalize(mean, std)])
     return TupleTransform(T.Compose(train), per_modality), TupleTransform(evaluation, "shared")

@@ -54,30 +54,42 @@ COMPONENTS = (
     Component("coarse image-text loss", "image-to-text identity loss",
               "normalised projected CLS against the batch identities' stage-1 prompts, scale 1",
               "reid/trainer_stage2.py (loss_image_text_coarse)",
-              "official: `i2t_classes='batch', i2t_temperature=1.0`",
-              "partly: the text bank is the mean caption feature per identity, not stage-1 identity prompts"),
+              "official: `identity_prompts=True, i2t_classes='batch', i2t_temperature=1.0`"),
     Component("stage 1", "MTAD prompt learning", "plain CLIP-ReID stage 1 per domain: 4 context tokens per "
-              "identity, SupCon i2t + t2i at temperature 1 on unnormalised features",
-              "train_stage1.py; reid/models/CLIP_ReID", "-", "not yet"),
+              "identity, SupCon i2t + t2i at temperature 1 on unnormalised features, Adam lr 3.5e-3, weight decay "
+              "1e-4, 120 epochs", "train_stage1.py; reid/models/CLIP_ReID",
+              "paper: `mtad=True`; official: `identity_prompts=True, stage1_lr=3.5e-3, stage1_weight_decay=1e-4`",
+              "partly: constant learning rate over random batches of images (the release: a per-iteration "
+              "WarmupMultiStepLR over its P x K loader)"),
     Component("region features v_k", "attribute queries over patch tokens",
               "4 queries, 8-head cross-attention without residual or LayerNorm over the projected patch tokens, "
               "then a 512 -> 512 projection", "reid/models/CrossAttention.py; make_model_clipreid.py",
               "paper: `region_module='queries'`; official: `region_module='official'`"),
     Component("ReID losses", "identity + triplet",
               "CE without label smoothing on the 768-d BNNeck classifier only; soft-margin batch-hard triplet on "
-              "the 512-d pre-BN projection only; on a weak and a strong view", "reid/trainer_stage2.py; "
-              "lreid_dataset/datasets/get_data_loaders.py",
-              "official: `reid_heads='official'` with `--set label_smoothing=0 --set triplet_margin=null`",
-              "partly: the strong (RandAugment) view is not yet built"),
+              "the 512-d pre-BN projection only; on a weak and a strong view (RandAugment(2, 10), reflect-pad crop)",
+              "reid/trainer_stage2.py; lreid_dataset/datasets/get_data_loaders.py",
+              "official: `reid_heads='official', strong_view=True` (the view through `lreid_train_views`), run "
+              "`label_smoothing=0, triplet_margin=null`",
+              "partly: torchvision's RandAugment(2, 10), not FixMatch's RandAugmentMC with Cutout"),
     Component("classifier growth", "not described",
-              "new identities' rows initialised from L2-normalised class means of post-BN features",
-              "train_stage2.py", "-", "not yet"),
-    Component("optimisation and data", "not described",
-              "Adam lr 5e-6 (bias 1e-5), weight decay 1e-4 (0 on region attention), per-iteration schedule; "
-              "batch 16 x 4 camera-diverse sampler; ImageNet mean/std; random erasing 0.5 then 0.3",
-              "train_stage2.py; get_data_loaders.py; reid/utils/data/sampler.py", "-", "not yet"),
+              "one classifier over every seen identity; new identities' rows initialised from L2-normalised class "
+              "means of post-BN features", "train_stage2.py (expand_linear_head, initial_classifier)",
+              "run `classifier='grow'`; plugin `classifier_init='class_mean'`"),
+    Component("optimisation", "not described",
+              "Adam lr 5e-6 (bias 1e-5), weight decay 1e-4 (0 on region attention), WarmupMultiStepLR stepped per "
+              "iteration (10 warm-up iterations from 0.01, x0.1 after iteration 30), fp32",
+              "train_stage2.py (make_optimizer_stage2)",
+              "run `OFFICIAL_RUN` (`scheduler_step='iteration'`, `milestones=[30]`, ...); plugin "
+              "`region_weight_decay=0`"),
+    Component("data", "not described",
+              "batch 16 x 4 with a camera-diverse sampler; ImageNet mean/std; random erasing 0.5 then 0.3",
+              "get_data_loaders.py; reid/utils/data/sampler.py",
+              "`official_transforms` (`plugins/vladr/augment.py`); batch 16 x 4 in `OFFICIAL_RUN`",
+              "partly: our P x K sampler draws an identity's images at random, the release prefers different "
+              "cameras (RandomMultipleGallerySampler)"),
     Component("test feature", "not described", "cat[BN(768), BN(512)], L2-normalised, squared Euclidean",
-              "reid/evaluation", "-", "not yet"),
+              "reid/evaluation", "run `neck_feat='after', eval_metric='euclidean'`"),
     Component("data selection", "500 identities per domain",
               "first 500 relabelled pids (Python set order), CUHK-SYSU >= 4 images, CUHK03 labeled",
               "lreid_dataset/datasets/get_data_loaders.py; cuhksysu.py; cuhk03.py",

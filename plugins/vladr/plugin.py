@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,8 @@ from lifelong_reid.distributed import all_gather_cat
 from lifelong_reid.errors import ConfigError
 from lifelong_reid.hooks import hookimpl
 from lifelong_reid.losses import image_to_text_loss
-from lifelong_reid.text import Stage1Trainer
+from lifelong_reid.text import IdentityPromptLearner, Stage1Trainer
+from lifelong_reid.plugins.vladr.augment import NORMS, strong_view
 from lifelong_reid.plugins.vladr.losses import (affinity_kl, cma_instance_loss, cma_loss, cma_matching_loss,
                                                ida_loss, region_affinity_kl)
 from lifelong_reid.plugins.vladr.memory import AttributePrototypeMemory
@@ -54,7 +55,22 @@ from lifelong_reid.plugins.vladr.visual import AttributeQueries, RegionCrossAtte
 log = logging.getLogger("lifelong_reid.vladr")
 
 #: The loss terms the plugin returns.
-LOSS_NAMES = ("vladr_i2t", "vladr_cma", "vladr_ida", "vladr_kl")
+LOSS_NAMES = ("vladr_i2t", "vladr_cma", "vladr_ida", "vladr_kl", "vladr_id_strong", "vladr_triplet_strong")
+#: The template of the identity prompts (CLIP-ReID's stage 1, which the released code runs per domain).
+IDENTITY_TEMPLATE = "A photo of a X X X X person."
+
+#: The released code's settings (github.com/zhoujiahuan1991/CVPR2026-VLADR, commit a48c88f), the ``official``
+#: preset; :data:`~lifelong_reid.plugins.vladr.example.OFFICIAL_RUN` holds the run settings that go with it.
+OFFICIAL = dict(
+    mtad=False, random_partition=False, caption_parts=True, num_attributes=4,
+    identity_prompts=True, stage1_epochs=120, stage1_lr=3.5e-3, stage1_batch=64, stage1_weight_decay=1e-4,
+    i2t=True, i2t_classes="batch", i2t_temperature=1.0,
+    cma=True, cma_form="instance", ida=False,
+    affinity_kl=True, kl_features="regions", kl_temperature=0.005, kl_weight=1.0,
+    region_module="official", region_weight_decay=0.0, reid_heads="official",
+    strong_view=True, image_norm="imagenet", classifier_init="class_mean",
+    weight_interpolation=0.6, interpolate_classifier=True,
+)
 #: The caption given to images without one when ``missing_captions="generic"``.
 GENERIC_CAPTION = "a photo of a person."
 #: Per-part captions of images without any, with ``caption_parts`` and ``missing_captions="generic"``.
@@ -67,8 +83,18 @@ class VLADRConfig:
     """VLADR's settings (defaults: the paper / official code where they say, else documented choices).
 
     Attributes:
+        preset: which of :attr:`PRESETS` the other settings start from: ``"paper"`` (the paper's components,
+            the dataclass defaults) or ``"official"`` (the released code, :data:`OFFICIAL`); settings given
+            with it override the preset's (``{"preset": "official", "affinity_kl": False}``). Build one with
+            :meth:`from_preset`; in a run config, ``plugins={"vladr": {"preset": "official"}}``.
         num_attributes: ``K`` local attribute prompts / visual queries. prompt_length: tokens per prompt.
-        stage1_epochs, stage1_lr, stage1_batch: MTAD prompt training per domain.
+        stage1_epochs, stage1_lr, stage1_batch, stage1_weight_decay: stage-1 prompt training per domain (MTAD, or
+            the identity prompts).
+        identity_prompts: CLIP-ReID's stage 1 per domain, as the released code: per-identity context tokens in
+            :data:`IDENTITY_TEMPLATE` (:class:`~lifelong_reid.text.IdentityPromptLearner`) trained with the
+            symmetric SupCon loss at temperature 1 on the raw (unnormalised) frozen ``global_proj`` of every
+            training image; their frozen features are then the identity texts of ``vladr_i2t`` (the coarse
+            image-text loss) instead of the mean caption feature per identity.
         mtad: learn attribute prompts (else ``random_partition`` or the caption itself gives ``t_k``).
         random_partition: ``t_k`` from random word groups of the caption (the ablation).
         caption_parts: ``t_k`` = the frozen text feature of each image's ``k``-th part caption
@@ -99,6 +125,17 @@ class VLADRConfig:
         region_module: how ``v_k`` are computed: ``"queries"`` (:class:`AttributeQueries` over the last block's
             patch tokens) or ``"official"`` (:class:`RegionCrossAttention` over the tokens after ``ln_post`` and
             the visual projection, 8 heads, as the released code).
+        region_weight_decay: weight decay of the region module's parameters (``None``: the run's; the released
+            code: 0).
+        strong_view: also train on a strong view of every image (:func:`~lifelong_reid.plugins.vladr.augment.
+            strong_view`, asked for through ``lreid_train_views``): the strategy's identity and triplet losses
+            on it are added as ``vladr_id_strong`` / ``vladr_triplet_strong`` (the released code).
+        image_norm: the strong view's normalisation, ``"clip"`` or ``"imagenet"``; set it to the stream's
+            (the released code normalises with ImageNet's statistics:
+            :func:`~lifelong_reid.plugins.vladr.augment.official_transforms`).
+        classifier_init: ``"random"`` or ``"class_mean"``: before each domain, the classifier rows of its
+            identities (on ``global``'s BNNeck) are set to the L2-normalised mean BNNeck feature of their
+            images (the released code's ``initial_classifier``).
         weight_interpolation: ``alpha``, the weight of the newly trained model when it is mixed with the model
             of the previous domain after each domain (``alpha new + (1 - alpha) old``; the official code's
             ``best_alpha = 0.6``); ``None`` = off.
@@ -111,11 +148,16 @@ class VLADRConfig:
             :data:`GENERIC_CAPTION` (their attribute features then carry no attribute information).
     """
 
+    PRESETS: ClassVar[dict] = {"paper": {}, "official": OFFICIAL}
+
+    preset: str = "paper"
     num_attributes: int = 4
     prompt_length: int = 4
     stage1_epochs: int = 10
     stage1_lr: float = 3.5e-4
     stage1_batch: int = 64
+    stage1_weight_decay: float = 0.0
+    identity_prompts: bool = False
     mtad: bool = True
     random_partition: bool = False
     caption_parts: bool = False
@@ -135,14 +177,35 @@ class VLADRConfig:
     kl_features: str = "feat"
     kl_temperature: float = 0.1
     region_module: str = "queries"
+    region_weight_decay: Optional[float] = None
     reid_heads: str = "both"
+    strong_view: bool = False
+    image_norm: str = "clip"
+    classifier_init: str = "random"
     weight_interpolation: Optional[float] = 0.6
     interpolate_classifier: bool = True
     ema_momentum: float = 0.9
     missing_captions: str = "error"
     attribute_grad_to_encoder: bool = True
 
+    @classmethod
+    def from_preset(cls, preset: str = "paper", **overrides) -> "VLADRConfig":
+        """The settings of ``preset`` (:attr:`PRESETS`) with ``overrides``.
+
+        Raises:
+            ConfigError: an unknown preset, or settings the dataclass refuses.
+        """
+        if preset not in cls.PRESETS:
+            raise ConfigError(f"unknown vladr preset {preset!r}; presets: {', '.join(cls.PRESETS)}")
+        return cls(**{**cls.PRESETS[preset], **overrides, "preset": preset})
+
     def __post_init__(self):
+        if self.preset not in self.PRESETS:
+            raise ConfigError(f"unknown vladr preset {self.preset!r}; presets: {', '.join(self.PRESETS)}")
+        if self.image_norm not in NORMS:
+            raise ConfigError(f"vladr image_norm must be one of {', '.join(NORMS)}, got {self.image_norm!r}")
+        if self.classifier_init not in ("random", "class_mean"):
+            raise ConfigError(f"vladr classifier_init must be 'random' or 'class_mean', got {self.classifier_init!r}")
         if self.missing_captions not in ("error", "generic"):
             raise ConfigError(f"vladr missing_captions must be 'error' or 'generic', got {self.missing_captions!r}")
         if self.cma_form not in ("distance", "matching", "instance"):
@@ -229,10 +292,12 @@ class VLADRPlugin:
         self.identity_text: Optional[torch.Tensor] = None  # (C, E) mean global text feature per label
         self.old_model = None
         self.domain = None
+        self.identity_prompts: Optional[IdentityPromptLearner] = None
+        self.initialised_experience = -1  # the last experience whose classifier rows were set to class means
 
     # ------------------------------------------------------------------ model
     @hookimpl
-    def lreid_adapt_model(self, model):
+    def lreid_adapt_model(self, model, experience, strategy):
         if not hasattr(model, "vladr_queries"):
             vis = model.visual
             width = vis.ln_post.normalized_shape[0]
@@ -248,6 +313,40 @@ class VLADRPlugin:
         if self.prompts is None:
             self.prompts = AttributePromptLearner(model.clip, self.cfg.num_attributes, self.cfg.prompt_length)
         self.prompts.to(next(model.parameters()).device)
+        if (self.cfg.classifier_init == "class_mean" and experience is not None and strategy.is_training
+                and experience.current_experience != self.initialised_experience):
+            self._class_mean_rows(model, strategy)
+            self.initialised_experience = experience.current_experience
+
+    @torch.no_grad()
+    def _class_mean_rows(self, model, strategy) -> None:
+        """Set the classifier rows of the experience's identities (``class_offset`` on) to the L2-normalised mean
+        BNNeck feature (``bn``, eval mode) of their training images: the released code's
+        ``initial_classifier`` (``reid/utils/feature_tools.py``), on the 768-d classifier only."""
+        model.to(strategy.device)
+        feats, _, _ = strategy.extract_features(strategy.adapted_dataset.eval(), desc="vladr class means",
+                                                output="bn")
+        targets = strategy.targets.to(feats.device)
+        keep = targets >= 0
+        labels = targets[keep] - strategy.class_offset
+        num = int(labels.max()) + 1
+        sums = torch.zeros(num, feats.shape[1], device=feats.device).index_add_(0, labels, feats[keep].float())
+        means = F.normalize(sums / torch.bincount(labels, minlength=num).clamp_min(1)[:, None], dim=-1)
+        start = strategy.class_offset
+        model.classifier.weight[start:start + num] = means.to(model.classifier.weight)
+
+    @hookimpl
+    def lreid_param_groups(self, model, strategy):
+        if self.cfg.region_weight_decay is None or not hasattr(model, "vladr_queries"):
+            return None
+        return [{"params": list(model.vladr_queries.parameters()), "weight_decay": self.cfg.region_weight_decay,
+                 "name": "vladr_region"}]
+
+    @hookimpl
+    def lreid_train_views(self, strategy):
+        if not self.cfg.strong_view:
+            return None
+        return {"vladr_strong": strong_view(strategy.config.image_size, self.cfg.image_norm)}
 
     # ------------------------------------------------------------------ stage 1
     def _captions(self, experience) -> list[str]:
@@ -290,6 +389,27 @@ class VLADRPlugin:
         feats, _, _ = strategy.extract_features(experience.dataset.eval(), desc="vladr image features",
                                                 output="global_proj")
         return feats
+
+    def _train_identity_prompts(self, strategy, experience) -> torch.Tensor:
+        """CLIP-ReID's stage 1 on the domain (see ``identity_prompts``); returns the ``(C, E)`` L2-normalised text
+        features of the domain's identities, in label order."""
+        model = strategy.model
+        device = next(model.parameters()).device
+        labels = torch.as_tensor(list(experience.dataset.targets))
+        num = int(labels.max()) + 1
+        self.identity_prompts = IdentityPromptLearner(model.clip, model.tokenizer, num, IDENTITY_TEMPLATE).to(device)
+        if self.cfg.stage1_epochs > 0:
+            feats = self._image_features(strategy, experience).float().to(device)
+            gen = torch.Generator().manual_seed(strategy.config.seed * 1000 + experience.current_experience)
+            trainer = Stage1Trainer(self.identity_prompts.parameters(), lr=self.cfg.stage1_lr,
+                                    weight_decay=self.cfg.stage1_weight_decay, epochs=self.cfg.stage1_epochs,
+                                    batch_size=self.cfg.stage1_batch, temperature=1.0, normalize=False)
+            trainer.fit(feats, labels, lambda idx: self.identity_prompts(labels[idx].to(device)), generator=gen)
+        for p in self.identity_prompts.parameters():
+            p.requires_grad_(False)
+        with torch.no_grad():
+            text = torch.cat([self.identity_prompts(chunk.to(device)) for chunk in torch.arange(num).split(256)])
+        return F.normalize(text.float(), dim=-1).cpu()
 
     def _train_prompts(self, strategy, tokens, image_feats, pids) -> None:
         device = image_feats.device
@@ -354,6 +474,9 @@ class VLADRPlugin:
                 p.requires_grad_(False)
         text_global, text_attributes = self._text_features(model, unique)
         text_global, self.text_attributes = text_global[index], text_attributes[index]
+        if self.cfg.identity_prompts:
+            self.identity_text = self._train_identity_prompts(strategy, experience)
+            return
         labels = torch.as_tensor(list(experience.dataset.targets))
         centres = torch.zeros(int(labels.max()) + 1, text_global.shape[1]).index_add_(0, labels, F.normalize(text_global, dim=-1))
         self.identity_text = F.normalize(centres, dim=-1)
@@ -377,7 +500,8 @@ class VLADRPlugin:
         losses = {}
         if self.cfg.i2t and self.identity_text is not None:
             img = F.normalize(outputs["global_proj"], dim=-1)
-            text, targets = self.identity_text.to(img.device), batch.targets.to(img.device)
+            # the domain's own labels (a grown classifier offsets them: classifier="grow")
+            text, targets = self.identity_text.to(img.device), batch.targets.to(img.device) - strategy.class_offset
             if self.cfg.i2t_classes == "batch":  # only the identities of the batch, as the released code
                 classes, targets = torch.unique(targets, sorted=True, return_inverse=True)
                 text = text[classes]
@@ -409,6 +533,15 @@ class VLADRPlugin:
             else:
                 kl = affinity_kl(outputs["feat"], old_out["feat"], self.cfg.kl_temperature)
             losses["vladr_kl"] = self.cfg.kl_weight * kl
+        if self.cfg.strong_view:
+            strong = batch.side.get("views", {}).get("vladr_strong")
+            if strong is None:
+                raise ConfigError("vladr strong_view: the batch carries no strong view (the strategy did not call "
+                                  "lreid_train_views; is the stream built by lifelong_reid.streams?)")
+            with strategy.autocast():
+                out_strong = strategy.model(strong, batch)
+            for name, value in strategy.reid_losses(out_strong, batch.targets).items():
+                losses[f"vladr_{name}_strong"] = value
         return losses or None
 
     @hookimpl
@@ -424,7 +557,9 @@ class VLADRPlugin:
     @hookimpl
     def lreid_state_dict(self, strategy):
         return {"vladr": {"config": asdict(self.cfg), "memory": self.memory.state_dict(),
-                          "prompts": self.prompts.state_dict() if self.prompts is not None else None}}
+                          "prompts": self.prompts.state_dict() if self.prompts is not None else None,
+                          "identity_text": self.identity_text if self.cfg.identity_prompts else None,
+                          "initialised_experience": self.initialised_experience}}
 
     @hookimpl
     def lreid_load_state_dict(self, state, strategy):
@@ -432,6 +567,9 @@ class VLADRPlugin:
         if not mine:
             return
         self.memory.load_state_dict(mine["memory"])
+        if mine.get("identity_text") is not None:  # stage 1's result, as trained before the checkpoint
+            self.identity_text = mine["identity_text"]
+        self.initialised_experience = mine.get("initialised_experience", -1)
         model = strategy.model
         if mine["prompts"] is not None:
             if self.prompts is None:
