@@ -9,6 +9,7 @@ Usage::
 
     python benchmarks/vladr_ablation.py                       # all rows, seeds 0 1 2
     python benchmarks/vladr_ablation.py --rows baseline full --seeds 0 --epochs 4
+    python benchmarks/vladr_ablation.py --preset official       # the official preset's rows
 """
 from __future__ import annotations
 
@@ -26,9 +27,16 @@ import numpy as np
 from tables import mean_std, run_json
 
 ROWS = ["baseline", "mtad", "cma", "full", "global_ida", "random_partition", "interpolation", "full_no_interpolation"]
+#: The ``official`` preset's rows (``--preset official``): the released recipe, then one component taken away.
+OFFICIAL_ROWS = ["baseline", "official", "official_no_mixing", "official_no_kl", "official_no_strong_view",
+                 "official_no_cma", "official_no_i2t"]
 LABELS = {"baseline": "baseline (CLIP-ReID fine-tuning)", "mtad": "+MTAD", "cma": "+MTAD +CMA",
           "full": "+MTAD +CMA +IDA (full)", "global_ida": "global + IDA", "random_partition": "random partition",
-          "interpolation": "weight interpolation only", "full_no_interpolation": "full without weight interpolation"}
+          "interpolation": "weight interpolation only", "full_no_interpolation": "full without weight interpolation",
+          "official": "official preset", "official_no_mixing": "official without weight mixing",
+          "official_no_kl": "official without the affinity KL",
+          "official_no_strong_view": "official without the strong view",
+          "official_no_cma": "official without CMA", "official_no_i2t": "official without the coarse image-text loss"}
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -53,17 +61,22 @@ def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int, over
     from lifelong_reid.data import build_transforms
     from lifelong_reid.plugin_manager import get_plugin_manager
     from lifelong_reid.plugins.vladr import ablation_config
+    from lifelong_reid.plugins.vladr.augment import official_transforms
+    from lifelong_reid.plugins.vladr.example import OFFICIAL_CONTRACTS
     from lifelong_reid.registry import activate_plugins
     from lifelong_reid.runner import run_experiment
     from lifelong_reid.streams import build_stream
 
     settings = ablation_config(row, **{"stage1_epochs": stage1_epochs, **overrides}) if row != "baseline" else None
+    official = row.startswith("official")  # the released method's run contracts, at the CPU's scale
     config = RunConfig(name=f"vladr-{row}", model="lreid-tiny-vit", pretrained=None, image_size=[128, 64],
                        epochs=epochs, lr=3e-4, warmup_epochs=1, milestones=[max(1, epochs - 2)], batch_p=8, batch_k=4,
                        bias_lr_mult=1.0, device="cpu", seed=seed, weights=weights,
-                       plugins={"vladr": asdict(settings)} if settings else {})
+                       plugins={"vladr": asdict(settings)} if settings else {},
+                       **(OFFICIAL_CONTRACTS if official else {}))
     stream = build_stream("synthetic-setting1", seed=seed, num_train_ids=ids,
-                          transforms=build_transforms(config.image_size, pad=4))
+                          transforms=official_transforms(config.image_size, pad=4) if official
+                          else build_transforms(config.image_size, pad=4))
     pm = get_plugin_manager()
     activate_plugins(config, pm)  # the registry's vladr plugin, as `lreid run` activates it
     plugin = pm.get_plugin("vladr")
@@ -84,7 +97,11 @@ def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int, over
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rows", nargs="*", default=ROWS, choices=ROWS)
+    ap.add_argument("--rows", nargs="*", choices=sorted(set(ROWS + OFFICIAL_ROWS)),
+                    help="rows to run (default: the preset's)")
+    ap.add_argument("--preset", choices=["paper", "official"], default="paper",
+                    help="whose ablation rows run by default: the paper preset's or the official preset's (rows "
+                         "official*: the released run contracts OFFICIAL_CONTRACTS and ImageNet transforms)")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=8, help="stage-2 epochs per domain")
     ap.add_argument("--stage1-epochs", type=int, default=5, help="MTAD prompt epochs per domain")
@@ -100,6 +117,8 @@ def main() -> None:
     ap.add_argument("--json", help="also write every run's figures here")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if not args.rows:
+        args.rows = OFFICIAL_ROWS if args.preset == "official" else ROWS
     if args.one:
         print(json.dumps(one_run(args.one[0], int(args.one[1]), args.epochs, args.ids, args.stage1_epochs,
                                  parse_overrides(args.set), args.weights)))

@@ -72,8 +72,11 @@ def test_plugin_settings_are_checked_with_one_line_errors():
     c = RunConfig(plugins={"vladr": {}})
     c.override("vladr.stage1_epochs=3")
     assert c.plugins["vladr"] == {"stage1_epochs": 3}
+    c.override("vladr.preset=official")  # a preset stays one setting; the given ones keep overriding it
+    assert c.plugins["vladr"] == {"stage1_epochs": 3, "preset": "official"}
     for assignment, msg in (("vladr.stage1_epoch=3", "unknown setting 'stage1_epoch' of plugin 'vladr'; settings: "
-                                                     "num_attributes"),
+                                                     "preset, num_attributes"),
+                            ("vladr.preset=released", "unknown preset 'released' of plugin 'vladr'"),
                             ("vladr.stage1_epochs=abc", "vladr.stage1_epochs expects an integer"),
                             ("vladr.granularity=pixel", "plugin 'vladr': vladr granularity must be"),
                             ("nope.x=1", "unknown plugin 'nope'; known plugins: core, .*vladr")):

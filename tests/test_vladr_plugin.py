@@ -56,7 +56,7 @@ def official_run_config(**kw):
 
 
 def official_settings(**kw):
-    return {"preset": "official", "stage1_epochs": 1, "missing_captions": "generic", **kw}
+    return {"preset": "official", "stage1_epochs": 1, **kw}  # the synthetic samples carry part captions
 
 
 def test_the_official_preset_runs_every_released_component(tmp_path):
@@ -264,26 +264,27 @@ def test_attribute_losses_can_be_kept_off_the_encoder(cma_form):
         assert (encoder_grad is not None and encoder_grad.abs().sum() > 0) == to_encoder
 
 
-def _part_captioned_stream(config):
-    """The tiny stream with four part captions per training image (word groups of its caption)."""
+def _part_captioned_stream(config, parts=None):
+    """The tiny stream with ``parts(caption)`` as every training image's part captions (default: four word groups
+    of its caption; a function returning ``None`` leaves the images without part captions)."""
     import dataclasses
 
     import numpy as np
 
     from lifelong_reid.data import build_transforms
-    from lifelong_reid.data.side_info import attach_side_info
     from lifelong_reid.streams.lifelong import lifelong_stream
     from lifelong_reid.synthetic.generator import SyntheticDomain
 
-    def parts(caption):
+    def word_groups(caption):
         words = caption.split()
         return {p: " ".join(g) for p, g in zip(("head", "upper", "lower", "foot"), np.array_split(words, 4))}
 
+    parts = parts or word_groups
     domains = []
     for i in range(2):
         d = SyntheticDomain(f"synth{i + 1}", config.seed * 1000 + i, 6, 6, 2, 2).build()
-        table = {s.path: parts(s.caption) for s in d.train}
-        domains.append(dataclasses.replace(attach_side_info(d, captions=table)))
+        train = [dataclasses.replace(s, caption_parts=parts(s.caption)) for s in d.train]
+        domains.append(dataclasses.replace(d, train=train))
     return lifelong_stream(domains, [], transforms=build_transforms(config.image_size, pad=2))
 
 
@@ -313,7 +314,7 @@ def test_part_caption_mistakes_are_one_line_errors(tmp_path):
     config = tiny_config(epochs=1)
     with pytest.raises(ConfigError, match="needs part captions for every training image"):
         run_with_plugins([VLADRPlugin(small(mtad=False, caption_parts=True, num_attributes=4))], tmp_path / "a",
-                         config=config)  # the plain tiny stream has whole captions only
+                         config=config, benchmark=_part_captioned_stream(config, lambda caption: None))
     with pytest.raises(ConfigError, match="have 4 part\\(s\\) but num_attributes=2"):
         run_with_plugins([VLADRPlugin(small(mtad=False, caption_parts=True))], tmp_path / "b", config=config,
                          benchmark=_part_captioned_stream(config))

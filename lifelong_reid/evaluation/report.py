@@ -80,7 +80,8 @@ def evaluation_settings(config, protocols: dict) -> dict:
     """
     return {"metric": config.eval_metric, "rerank": bool(config.rerank),
             "rerank_k1": config.rerank_k1, "rerank_k2": config.rerank_k2, "rerank_lambda": config.rerank_lambda,
-            "protocols": dict(protocols), "feature": "feat (retrieval feature, before the BNNeck)"}
+            "protocols": dict(protocols),
+            "feature": f"feat (retrieval feature, {getattr(config, 'neck_feat', 'before')} the BNNeck)"}
 
 
 def describe_evaluation(ev: dict) -> str:

@@ -73,3 +73,19 @@ def caption(identity: dict) -> str:
     if a["bag"] != "none":
         text += f", carrying a {a['bag_color']} {a['bag'].replace('_', ' ')}"
     return text + "."
+
+
+def caption_parts(identity: dict) -> dict:
+    """The caption split by body part, as VLADR's released BLIP-2 descriptions are (``head``, ``upper``,
+    ``lower``, ``foot``; :data:`~lifelong_reid.data.sample.CAPTION_PARTS`): one sentence each, e.g. ``{"head": "A
+    man with short black hair and a red cap.", "upper": "He wears a blue coat top with white stripes.", ...}``."""
+    a = identity
+    person, pronoun = ("man", "He") if a["gender"] == "male" else ("woman", "She")
+    hat = f" and a {a['hat_color']} {a['hat']}" if a["hat"] != "none" else ""
+    pattern = {"plain": "", "stripes": f" with {a['pattern_color']} stripes",
+               "logo": f" with a {a['pattern_color']} logo"}[a["upper_pattern"]]
+    bag = f", carrying a {a['bag_color']} {a['bag'].replace('_', ' ')}" if a["bag"] != "none" else ""
+    return {"head": f"A {person} with {a['hair_length']} {a['hair_color']} hair{hat}.",
+            "upper": f"{pronoun} wears a {a['upper_color']} {a['upper_type'].replace('_', '-')} top{pattern}{bag}.",
+            "lower": f"{pronoun} wears {a['lower_color']} {a['lower_type']}.",
+            "foot": f"{pronoun} wears {a['shoes_color']} shoes."}

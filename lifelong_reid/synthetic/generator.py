@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from lifelong_reid.data.sample import DomainData, Sample
-from lifelong_reid.synthetic.attributes import caption, draw_identity, public_attributes
+from lifelong_reid.synthetic.attributes import caption, caption_parts, draw_identity, public_attributes
 from lifelong_reid.synthetic.domains import DomainStyle, make_domain_style
 from lifelong_reid.synthetic.modalities import SYNTHETIC_MODALITIES
 from lifelong_reid.synthetic.render import draw_view, part_boxes, render
@@ -87,7 +87,7 @@ class SyntheticDomain:
         tuples = {m: f"{key}#{m}" for m in self.tuple_modalities} if self.tuple_modalities else None
         return Sample(path=key, pid=pid, camid=camid, domain=self.name,
                       modality="multi" if tuples else self.camera_modalities[camid], caption=caption(ident),
-                      attributes=public_attributes(ident), part_boxes=part_boxes(ident, view), modality_paths=tuples)
+                      caption_parts=caption_parts(ident), attributes=public_attributes(ident), part_boxes=part_boxes(ident, view), modality_paths=tuples)
 
     def warmth(self, pid: int) -> float:
         """Identity ``pid``'s thermal brightness offset in ``[-1, 1]`` (used by the ``tir`` rendering)."""

@@ -20,7 +20,8 @@ Usage: ``config = RunConfig(..., plugins={"vladr": {"stage1_epochs": 120}})`` in
 ``lifelong_reid.plugins`` entry-point group (:data:`PLUGIN`), like a third-party plugin.
 """
 from lifelong_reid import __version__
-from lifelong_reid.plugins.vladr.plugin import ABLATIONS, LOSS_NAMES, VLADRConfig, VLADRPlugin, ablation_config
+from lifelong_reid.plugins.vladr.plugin import (ABLATIONS, LOSS_NAMES, OFFICIAL_ABLATIONS, VLADRConfig, VLADRPlugin,
+                                               ablation_config)
 from lifelong_reid.registry import PluginInfo
 
 PLUGIN = PluginInfo(
@@ -31,4 +32,4 @@ PLUGIN = PluginInfo(
     contract={"stream": "lifelong", "settings": {"num_attributes": 2, "prompt_length": 2, "stage1_epochs": 1,
                                                   "affinity_kl": True}})
 
-__all__ = ["PLUGIN", "VLADRPlugin", "VLADRConfig", "ABLATIONS", "ablation_config"]
+__all__ = ["PLUGIN", "VLADRPlugin", "VLADRConfig", "ABLATIONS", "OFFICIAL_ABLATIONS", "ablation_config"]

@@ -33,11 +33,11 @@ def strong_view(size: Sequence[int], norm: str = "imagenet") -> T.Compose:
                       T.RandAugment(num_ops=2, magnitude=10), T.ToImage(), ToFloatImage(), T.Normalize(mean, std)])
 
 
-def official_transforms(size: Sequence[int]) -> tuple[TupleTransform, TupleTransform]:
-    """``(train, eval)`` transforms of the released code: train = bicubic resize, flip (p 0.5), pad 10 and
+def official_transforms(size: Sequence[int], pad: int = 10) -> tuple[TupleTransform, TupleTransform]:
+    """``(train, eval)`` transforms of the released code: train = bicubic resize, flip (p 0.5), pad ``pad`` (10) and
     random crop, ImageNet normalisation, random erasing with p 0.5 then again with p 0.3 (area 2-40%, aspect
     0.3-3.3, filled with the ImageNet mean as the release's ``RandomErasing(mean=...)``); eval = resize and
     ImageNet normalisation (the release resizes bicubically at test time too; ours is bilinear as CLIP-ReID's).
     """
-    return build_transforms(size, pad=10, mean=IMAGENET_MEAN, std=IMAGENET_STD, random_erasing=(0.5, 0.3),
+    return build_transforms(size, pad=pad, mean=IMAGENET_MEAN, std=IMAGENET_STD, random_erasing=(0.5, 0.3),
                             erasing_value=IMAGENET_MEAN, erasing_area=(0.02, 0.4))

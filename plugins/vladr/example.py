@@ -17,6 +17,11 @@ OFFICIAL_RUN = dict(model="ViT-B-16", pretrained="openai", image_size=[256, 128]
                     scheduler_step="iteration", warmup_epochs=10, warmup_factor=0.01, milestones=[30], gamma=0.1,
                     batch_p=16, batch_k=4, label_smoothing=0.0, triplet_margin=None, classifier="grow",
                     neck_feat="after", eval_metric="euclidean", amp=None)
+#: The part of :data:`OFFICIAL_RUN` that is the released code's method rather than its scale (model, schedule,
+#: batch): what a CPU run of the ``official`` preset keeps (``benchmarks/vladr_ablation.py``,
+#: ``benchmarks/vladr_real_mini.py``).
+OFFICIAL_CONTRACTS = dict(classifier="grow", neck_feat="after", eval_metric="euclidean", label_smoothing=0.0,
+                          triplet_margin=None)
 #: The released description file of each domain (``_BLIP_TEXT_DESC/NAME_description.txt``), by our name.
 RELEASE_NAMES = {"market1501": "market1501", "cuhk-sysu": "cuhk_sysu", "lpw": "lpw", "msmt17": "msmt17",
                  "cuhk03-np-labeled": "cuhk03", "cuhk03-np-detected": "cuhk03", "dukemtmc-reid": "dukemtmc"}
@@ -48,14 +53,15 @@ def is_official(config) -> bool:
     return config.plugins.get("vladr", {}).get("preset") == "official"
 
 
-def transforms(config):
+def transforms(config, pad: int = 10):
     """The stream transforms of the run's preset: the released code's
-    (:func:`~lifelong_reid.plugins.vladr.augment.official_transforms`) or CLIP-ReID's."""
+    (:func:`~lifelong_reid.plugins.vladr.augment.official_transforms`) or CLIP-ReID's; ``pad`` pixels before
+    the random crop (10 at 256x128)."""
     from lifelong_reid.plugins.vladr.augment import official_transforms
 
     if is_official(config):
-        return official_transforms(config.image_size)
-    return build_transforms(config.image_size)
+        return official_transforms(config.image_size, pad=pad)
+    return build_transforms(config.image_size, pad=pad)
 
 
 def synthetic_defaults(config):
@@ -66,8 +72,8 @@ def synthetic_defaults(config):
                            epochs=8, lr=3e-4, warmup_epochs=1, milestones=[6], batch_p=8, batch_k=4, lr_mults={},
                            bias_lr_mult=1.0, amp=None, device="cpu", scheduler_step="epoch").items():
         config.set(key, value)
-    if official:  # the synthetic captions are single sentences, and CPU needs a shorter stage 1
-        config.plugins["vladr"] = {**config.plugins["vladr"], "missing_captions": "generic", "stage1_epochs": 5}
+    if official:  # a shorter stage 1 on the CPU (the synthetic samples carry part captions)
+        config.plugins["vladr"] = {**config.plugins["vladr"], "stage1_epochs": 5}
     return config
 
 
@@ -75,7 +81,7 @@ def synthetic_stream(config):
     """The synthetic Setting 1 stream (5 domains + 3 unseen) at the config's image size."""
     from lifelong_reid.streams import build_stream
 
-    return build_stream("synthetic-setting1", seed=config.seed, num_train_ids=40, transforms=transforms(config))
+    return build_stream("synthetic-setting1", seed=config.seed, num_train_ids=40, transforms=transforms(config, pad=4))
 
 
 def real_stream(name: str, config):

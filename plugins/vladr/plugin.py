@@ -23,7 +23,17 @@ Per experience (domain) ``t``:
    model keeps 60%. The classifiers' rows of the earlier identities are mixed the same way and the new
    identities' rows are kept (``interpolate_classifier``); ``weight_interpolation=None`` switches it off.
 
-Ablation rows (:data:`ABLATIONS`, the paper's table): ``baseline`` = no plugin (CLIP-ReID fine-tuning);
+Presets (:attr:`VLADRConfig.PRESETS`): ``paper`` (the defaults: the components above as the paper describes
+them) and ``official`` (:data:`OFFICIAL`, what the released code computes): no prototype memory, the region
+affinity KL to the previous model, ``t_k`` from the BLIP-2 part captions, CMA matching each image to its own
+caption parts, CLIP-ReID identity prompts as stage 1 (``identity_prompts``) and the coarse image-text loss
+against them, the released region module and loss heads, a strong RandAugment view (``strong_view``, through
+``lreid_train_views``), class-mean classifier rows (``classifier_init``) and the weight mixing. Its run settings
+(grown classifier, per-iteration schedule, no label smoothing, soft-margin triplet, retrieval feature after the
+BNNecks) are the strategy's contracts, set by :data:`~lifelong_reid.plugins.vladr.example.OFFICIAL_RUN`.
+
+Ablation rows (:data:`ABLATIONS`, the paper's table; :data:`OFFICIAL_ABLATIONS`, the official preset without
+one component each): ``baseline`` = no plugin (CLIP-ReID fine-tuning);
 ``interpolation`` = the plugin with only the weight interpolation (isolates the official code's extra);
 ``mtad`` = learnt prompts, their identity text features reach the image encoder through ``vladr_i2t``
 (CLIP-ReID's image-to-text identity loss); ``cma`` = + cross-modal attribute alignment; ``full`` = + IDA;
@@ -244,10 +254,24 @@ ABLATIONS = {
 }
 
 
+#: Ablation rows of the ``official`` preset: each takes one released component away.
+OFFICIAL_ABLATIONS = {
+    "official": dict(),
+    "official_no_mixing": dict(weight_interpolation=None),
+    "official_no_kl": dict(affinity_kl=False),
+    "official_no_strong_view": dict(strong_view=False),
+    "official_no_cma": dict(cma=False),
+    "official_no_i2t": dict(i2t=False),
+}
+
+
 def ablation_config(row: str, **overrides) -> Optional[VLADRConfig]:
-    """The :class:`VLADRConfig` of an ablation row (``None`` for the baseline: run without the plugin)."""
+    """The :class:`VLADRConfig` of an ablation row (``None`` for the baseline: run without the plugin): a row of
+    :data:`ABLATIONS` (the ``paper`` preset's) or of :data:`OFFICIAL_ABLATIONS` (the ``official`` preset's)."""
+    if row in OFFICIAL_ABLATIONS:
+        return VLADRConfig.from_preset("official", **{**OFFICIAL_ABLATIONS[row], **overrides})
     if row not in ABLATIONS:
-        raise ConfigError(f"unknown VLADR ablation row {row!r}; rows: {', '.join(ABLATIONS)}")
+        raise ConfigError(f"unknown VLADR ablation row {row!r}; rows: {', '.join([*ABLATIONS, *OFFICIAL_ABLATIONS])}")
     base = ABLATIONS[row]
     return None if base is None else VLADRConfig(**{**base, **overrides})
 
