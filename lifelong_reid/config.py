@@ -37,6 +37,9 @@ class RunConfig:
         labels are offset by the identities of experiences ``0..t-1`` (:attr:`ReIDStrategy.class_offset`), the
         earlier rows are kept and new rows appended; VLADR's released code).
         batch_p, batch_k: identities per batch and images per identity (P x K sampler).
+        sampler: ``"pk"`` (every image once per epoch in chunks of ``K``, torchreid's ``RandomIdentitySampler``)
+        or ``"pk_camera"`` (an anchor and ``K - 1`` images from other cameras per identity, ``N / (P K)``
+        batches per epoch: SpCL's / VLADR's ``RandomMultipleGallerySampler``).
         id_weight, triplet_weight, label_smoothing, triplet_margin: the ReID losses (``triplet_margin=None``:
             the soft-margin triplet ``log(1 + exp(d_ap - d_an))``, as MambaPro and TransReID's variants use).
         amp: ``None``, ``"bf16"`` or ``"fp16"`` autocast.
@@ -99,6 +102,7 @@ class RunConfig:
     classifier: str = "reset"
     batch_p: int = 16
     batch_k: int = 4
+    sampler: str = "pk"
     id_weight: float = 1.0
     triplet_weight: float = 1.0
     label_smoothing: float = 0.1
@@ -207,7 +211,8 @@ class RunConfig:
 #: Fields that take one of a fixed set of values.
 CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "scheduler": ("multistep", "cosine"), "amp": (None, "bf16", "fp16"),
            "eval_metric": ("cosine", "euclidean"), "nonfinite_loss": ("stop", "skip"),
-           "scheduler_step": ("epoch", "iteration"), "classifier": ("reset", "grow"), "neck_feat": ("before", "after")}
+           "scheduler_step": ("epoch", "iteration"), "classifier": ("reset", "grow"), "neck_feat": ("before", "after"),
+           "sampler": ("pk", "pk_camera")}
 
 
 #: Numeric settings with a valid range: ``{key: (test, what the value must be)}``; ``None`` passes where the

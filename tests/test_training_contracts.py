@@ -1,6 +1,7 @@
 """The strategy's general training contracts that methods select by config: a classifier that grows over the
-stream's identities (``classifier="grow"``), a schedule stepped per iteration (``scheduler_step``) and the
-retrieval feature after the BNNecks (``neck_feat``)."""
+stream's identities (``classifier="grow"``), a schedule stepped per iteration (``scheduler_step``), the
+camera-diverse P x K sampler (``sampler="pk_camera"``) and the retrieval feature after the BNNecks
+(``neck_feat``)."""
 from __future__ import annotations
 
 import pytest
@@ -17,6 +18,7 @@ class Watcher:
 
     def __init__(self):
         self.rows_after, self.rows_before, self.targets, self.lrs, self.offsets = {}, {}, {}, [], {}
+        self.cameras = []
 
     @hookimpl
     def lreid_before_experience(self, strategy, experience):
@@ -27,6 +29,7 @@ class Watcher:
     @hookimpl
     def lreid_extra_losses(self, batch, strategy):
         self.targets.setdefault(strategy.experience.current_experience, []).append(batch.targets.clone())
+        self.cameras.append((batch.targets.clone(), batch.camids.clone()))
         self.lrs.append(strategy.optimizer.param_groups[0]["lr"])
 
     @hookimpl
@@ -37,7 +40,8 @@ class Watcher:
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory):
     watcher = Watcher()
-    config = tiny_config(classifier="grow", scheduler_step="iteration", milestones=[1], gamma=0.1)
+    config = tiny_config(classifier="grow", scheduler_step="iteration", milestones=[1], gamma=0.1,
+                         sampler="pk_camera")
     results = run_with_plugins([watcher], tmp_path_factory.mktemp("grow"), config=config)
     return watcher, results
 
@@ -65,6 +69,13 @@ def test_iteration_schedule_steps_after_every_optimizer_step(grown):
     assert watcher.lrs[per_experience] == pytest.approx(3e-4)  # a fresh schedule per experience
 
 
+def test_camera_diverse_sampler_pairs_each_identity_across_cameras(grown):
+    watcher, _ = grown
+    for targets, camids in watcher.cameras:  # K = 2 images of each identity, each seen by 2 cameras
+        for t in targets.unique():
+            assert len(set(camids[targets == t].tolist())) == 2
+
+
 def test_grow_refuses_pseudo_labels(tmp_path):
     from lifelong_reid.plugin_manager import get_plugin_manager
     from lifelong_reid.strategy import ReIDStrategy
@@ -87,6 +98,7 @@ def test_retrieval_feature_after_the_bnneck():
 
 
 def test_unknown_contract_values_are_refused():
-    for key, value in (("classifier", "keep"), ("scheduler_step", "batch"), ("neck_feat", "middle")):
+    for key, value in (("classifier", "keep"), ("scheduler_step", "batch"), ("neck_feat", "middle"),
+                       ("sampler", "random")):
         with pytest.raises(ConfigError, match=key):
             tiny_config(**{key: value})

@@ -212,8 +212,8 @@ def test_synthetic_variant_of_the_example_is_the_tiny_cpu_setting():
     assert (real.model, real.pretrained, real.batch_p * real.batch_k, real.lr, real.epochs) == \
         ("ViT-B-16", "openai", 64, 5e-6, 60)
     assert real.plugins["vladr"]["preset"] == "official"  # the recipe of the published figures
-    assert (real.classifier, real.scheduler_step, real.milestones, real.neck_feat, real.amp) == \
-        ("grow", "iteration", [30], "after", None)
+    assert (real.classifier, real.scheduler_step, real.milestones, real.neck_feat, real.amp, real.sampler) == \
+        ("grow", "iteration", [30], "after", None, "pk_camera")
     paper = resolve_config(load_experiment(EXAMPLES / "vladr_setting1_paper.py"))
     assert paper.plugins["vladr"]["preset"] == "paper" and paper.classifier == "reset"
     cfg = resolve_config(module, synthetic=True, epochs=3)

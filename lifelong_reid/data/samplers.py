@@ -81,3 +81,61 @@ class PKSampler(Sampler[list]):
     def __len__(self) -> int:
         per_label = [max(len(v), self.k) // self.k for v in self.index_by_label.values()]
         return sum(per_label) // self.p
+
+
+class CameraDiversePKSampler(PKSampler):
+    """P x K batches whose ``K`` images of an identity come from different cameras where possible: the
+    ``RandomMultipleGallerySampler`` of SpCL / PTKP and VLADR's released code (``reid/utils/data/sampler.py``).
+
+    For each identity in a batch, one anchor image is drawn at random, then ``K - 1`` images among the
+    identity's images from other cameras than the anchor's: without replacement when there are at least ``K``
+    of them, else with replacement (the release's rule); an identity seen by one camera only takes them among its
+    other images the same way, and an identity with a single image repeats it. Batches take ``P`` identities
+    in turn from a random order of all identities (a tail of fewer than ``P`` starts a new order), until the
+    epoch holds ``N // (P K)`` batches (``N`` used samples), as the release's loader draws a fixed number of
+    iterations per epoch from its cycling sampler. Deterministic given ``seed`` and the epoch.
+
+    Args:
+        labels, p, k, seed, rank, world_size: as :class:`PKSampler`.
+        cameras: camera id of each sample, ``(N,)``.
+
+    Raises:
+        ConfigError: as :class:`PKSampler`, or not one camera per sample.
+    """
+
+    def __init__(self, labels: Sequence[int], cameras: Sequence[int], p: int, k: int, seed: int = 0, rank: int = 0,
+                 world_size: int = 1):
+        super().__init__(labels, p, k, seed=seed, rank=rank, world_size=world_size)
+        if len(cameras) != len(labels):
+            raise ConfigError(f"camera-diverse sampling needs one camera per sample: {len(cameras)} cameras for "
+                              f"{len(labels)} samples")
+        self.cameras = [int(c) for c in cameras]
+        self.num_used = sum(len(v) for v in self.index_by_label.values())
+
+    def _pick(self, pool: list[int], g: torch.Generator) -> list[int]:
+        need = self.k - 1
+        if len(pool) >= self.k:
+            return [pool[j] for j in torch.randperm(len(pool), generator=g)[:need].tolist()]
+        return [pool[j] for j in torch.randint(len(pool), (need,), generator=g).tolist()]
+
+    def _chunk(self, lab: int, g: torch.Generator) -> list[int]:
+        idx = self.index_by_label[lab]
+        anchor = idx[int(torch.randint(len(idx), (1,), generator=g))]
+        others = [i for i in idx if self.cameras[i] != self.cameras[anchor]]
+        if not others:
+            others = [i for i in idx if i != anchor] or [anchor]
+        return [anchor, *self._pick(others, g)] if self.k > 1 else [anchor]
+
+    def __iter__(self) -> Iterator[list]:
+        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        order: list[int] = []
+        for _ in range(len(self)):
+            if len(order) < self.p:  # a new pass over every identity in a new random order (a short tail is dropped)
+                order = [self.labels[j] for j in torch.randperm(len(self.labels), generator=g).tolist()]
+            chosen, order = order[:self.p], order[self.p:]
+            batch = [i for lab in chosen for i in self._chunk(lab, g)]
+            share = len(batch) // self.world_size
+            yield batch[self.rank * share:(self.rank + 1) * share]
+
+    def __len__(self) -> int:
+        return max(1, self.num_used // (self.p * self.k))

@@ -25,7 +25,7 @@ from lifelong_reid import distributed as dist
 from lifelong_reid.bridge import HookBridge
 from lifelong_reid.data.batch import ReIDBatch, collate_reid
 from lifelong_reid.data.dataset import ReIDDataset
-from lifelong_reid.data.samplers import PKSampler
+from lifelong_reid.data.samplers import CameraDiversePKSampler, PKSampler
 from lifelong_reid.data.views import TrainViews
 from lifelong_reid.errors import ConfigError, TrainingDivergedError
 from lifelong_reid.evaluation.evaluator import ReIDEvaluator
@@ -231,8 +231,13 @@ class ReIDStrategy(SupervisedTemplate):
     def _build_loader(self) -> None:
         seed = self.config.seed * 1000 + self.experience.current_experience
         rank, world_size = dist.world()
-        self.sampler = PKSampler(self.targets.tolist(), self.config.batch_p, self.config.batch_k, seed=seed,
-                                 rank=rank, world_size=world_size)
+        if self.config.sampler == "pk_camera":
+            self.sampler = CameraDiversePKSampler(self.targets.tolist(), list(self.adapted_dataset.camids),
+                                                  self.config.batch_p, self.config.batch_k, seed=seed, rank=rank,
+                                                  world_size=world_size)
+        else:
+            self.sampler = PKSampler(self.targets.tolist(), self.config.batch_p, self.config.batch_k, seed=seed,
+                                     rank=rank, world_size=world_size)
         views = self._train_views()
         dataset = self.adapted_dataset
         if views:

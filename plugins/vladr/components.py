@@ -85,9 +85,8 @@ COMPONENTS = (
     Component("data", "not described",
               "batch 16 x 4 with a camera-diverse sampler; ImageNet mean/std; random erasing 0.5 then 0.3",
               "get_data_loaders.py; reid/utils/data/sampler.py",
-              "`official_transforms` (`plugins/vladr/augment.py`); batch 16 x 4 in `OFFICIAL_RUN`",
-              "partly: our P x K sampler draws an identity's images at random, the release prefers different "
-              "cameras (RandomMultipleGallerySampler)"),
+              "`official_transforms` (`plugins/vladr/augment.py`); run `sampler='pk_camera'`, batch 16 x 4 "
+              "(`OFFICIAL_RUN`)"),
     Component("test feature", "not described", "cat[BN(768), BN(512)], L2-normalised, squared Euclidean",
               "reid/evaluation", "run `neck_feat='after', eval_metric='euclidean'`"),
     Component("data selection", "500 identities per domain",

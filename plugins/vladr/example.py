@@ -9,13 +9,14 @@ from lifelong_reid.data import build_transforms
 #: The released code's run settings (``train_stage2.py``, ``config/base.yml``, ``get_data_loaders.py``) that go
 #: with the plugin's ``official`` preset: ViT-B-16 ``openai`` at 256x128, stride 16; 60 epochs per domain;
 #: Adam lr 5e-6 (biases x2), weight decay 1e-4, no classifier multiplier; WarmupMultiStepLR stepped per
-#: iteration (10 warm-up iterations from 0.01, x0.1 after iteration 30); batch 16 identities x 4 images; no
+#: iteration (10 warm-up iterations from 0.01, x0.1 after iteration 30); batch 16 identities x 4 images, the
+#: 4 from different cameras where possible (``sampler="pk_camera"``); no
 #: label smoothing; the soft-margin triplet; one classifier grown over the domains' identities; fp32; the test
 #: feature cat[BN(768), BN(512)], L2-normalised, squared Euclidean.
 OFFICIAL_RUN = dict(model="ViT-B-16", pretrained="openai", image_size=[256, 128], stride=16, epochs=60, lr=5e-6,
                     optimizer="adam", weight_decay=1e-4, bias_lr_mult=2.0, lr_mults={}, scheduler="multistep",
                     scheduler_step="iteration", warmup_epochs=10, warmup_factor=0.01, milestones=[30], gamma=0.1,
-                    batch_p=16, batch_k=4, label_smoothing=0.0, triplet_margin=None, classifier="grow",
+                    batch_p=16, batch_k=4, sampler="pk_camera", label_smoothing=0.0, triplet_margin=None, classifier="grow",
                     neck_feat="after", eval_metric="euclidean", amp=None)
 #: The part of :data:`OFFICIAL_RUN` that is the released code's method rather than its scale (model, schedule,
 #: batch): what a CPU run of the ``official`` preset keeps (``benchmarks/vladr_ablation.py``,
