@@ -11,7 +11,8 @@
 - :class:`ReIDDataset` (``dataset.py``): a torch dataset over samples, with contiguous training labels and
   side information; :class:`ReIDBatch` and :func:`collate_reid` (``batch.py``): the mini-batch every hook
   receives;
-- :func:`build_transforms` (``transforms.py``) and :class:`PKSampler` (``samplers.py``).
+- :func:`build_transforms` (``transforms.py``), :class:`PKSampler` and :class:`CameraDiversePKSampler`
+  (``samplers.py``); :class:`~lifelong_reid.data.views.TrainViews` (``views.py``, extra augmented views).
 """
 from lifelong_reid.data.sample import DomainData, Sample
 from lifelong_reid.data.market1501 import read_market1501
@@ -21,10 +22,10 @@ from lifelong_reid.data.registry import dataset_names, get_dataset, read_dataset
 from lifelong_reid.data.batch import SIDE_KEYS, ReIDBatch, collate_reid
 from lifelong_reid.data.dataset import ReIDDataset, relabel
 from lifelong_reid.data.transforms import build_transforms
-from lifelong_reid.data.samplers import PKSampler
+from lifelong_reid.data.samplers import CameraDiversePKSampler, PKSampler
 
 __all__ = [
     "Sample", "DomainData", "read_market1501", "read_manifest", "read_domain", "read_dataset", "dataset_names",
     "get_dataset", "register_dataset", "ReIDDataset", "relabel", "ReIDBatch", "collate_reid", "SIDE_KEYS",
-    "build_transforms", "PKSampler",
+    "build_transforms", "PKSampler", "CameraDiversePKSampler",
 ]
