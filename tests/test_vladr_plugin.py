@@ -84,9 +84,10 @@ def test_the_official_preset_runs_every_released_component(tmp_path):
     state = load_checkpoint(latest_checkpoint(tmp_path / "run" / "checkpoints"))["strategy"]
     text = state["plugins"]["vladr"]["identity_text"]  # stage 1's identity prompts, kept for a resume
     assert text.shape == (6, 128) and torch.allclose(text.norm(dim=1), torch.ones(6))
-    heads = {h.name: (h.id_loss, h.triplet) for h in _model_heads(config)}
+    model = _adapted(config)
+    heads = {h.name: (h.id_loss, h.triplet) for h in model.head_specs}
     assert heads["global"] == (True, False) and heads["global_proj"] == (False, True)  # the released loss heads
-    assert isinstance(_vladr_module(config), RegionCrossAttention)
+    assert isinstance(model.vladr_queries, RegionCrossAttention)
 
 
 def config_plugin(folder):
@@ -101,14 +102,6 @@ def _adapted(config):
     model = build_model(config)
     VLADRPlugin(VLADRConfig.from_preset("official")).lreid_adapt_model(model, None, None)
     return model
-
-
-def _model_heads(config):
-    return _adapted(config).head_specs
-
-
-def _vladr_module(config):
-    return _adapted(config).vladr_queries
 
 
 def test_presets_take_their_settings_and_given_ones_override_them():
