@@ -10,6 +10,7 @@ Usage::
     python benchmarks/vladr_ablation.py                       # all rows, seeds 0 1 2
     python benchmarks/vladr_ablation.py --rows baseline full --seeds 0 --epochs 4
     python benchmarks/vladr_ablation.py --preset official       # the official preset's rows
+    python benchmarks/vladr_ablation.py --merge a.json b.json   # one table from runs saved with --json
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int, over
             weights: str | None = None) -> dict:
     from dataclasses import asdict
 
+    import torch
+
     from lifelong_reid import RunConfig
     from lifelong_reid.data import build_transforms
     from lifelong_reid.plugin_manager import get_plugin_manager
@@ -92,7 +95,7 @@ def one_run(row: str, seed: int, epochs: int, ids: int, stage1_epochs: int, over
             "unseen_mAP": fin["unseen"]["mAP"], "unseen_rank1": fin["unseen"]["rank1"],
             "wall_s_per_experience": wall / len(stream.train_stream),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "memory_bytes": plugin.memory.nbytes() if plugin else 0}
+            "memory_bytes": plugin.memory.nbytes() if plugin else 0, "torch_threads": torch.get_num_threads()}
 
 
 def main() -> None:
@@ -116,9 +119,20 @@ def main() -> None:
     ap.add_argument("--weights", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write every run's figures here")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="run nothing: print the table of runs saved by earlier --json invocations (a later file's "
+                         "run of the same row and seed replaces an earlier one)")
     args = ap.parse_args()
     if not args.rows:
         args.rows = OFFICIAL_ROWS if args.preset == "official" else ROWS
+    if args.merge:
+        merged = {}
+        for path in args.merge:
+            for r in json.loads(Path(path).read_text()):
+                merged[(r["row"], r["seed"])] = r
+        rows = [r for r in dict.fromkeys([k[0] for k in merged]) if r not in args.rows]
+        print_table(list(merged.values()), args.rows + rows)
+        return
     if args.one:
         print(json.dumps(one_run(args.one[0], int(args.one[1]), args.epochs, args.ids, args.stage1_epochs,
                                  parse_overrides(args.set), args.weights)))
@@ -154,23 +168,35 @@ def main() -> None:
                   f"{r['peak_rss_mb']:.0f} MB", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=2))
+    print_table(runs, args.rows)
+
+
+def print_table(runs: list[dict], rows: list[str]) -> None:
+    """The markdown table of ``runs`` (``one_run`` dicts): per row, mean +- std over its seeds, and its wall time
+    and peak RSS per experience against the baseline's. Cost figures come only from runs at the baseline's torch
+    thread count, so rows measured under other conditions (merged from another invocation) do not skew them."""
     base = [r for r in runs if r["row"] == "baseline"]
-    base_t = np.mean([r["wall_s_per_experience"] for r in base]) if base else None
-    base_m = np.mean([r["peak_rss_mb"] for r in base]) if base else None
-    print("\n| row | anti-forgetting mAP | anti-forgetting R1 | generalization mAP | generalization R1 | s / experience "
-          "| peak RSS | memory |")
-    print("|---|---|---|---|---|---|---|---|")
-    for row in args.rows:
+    threads = base[0].get("torch_threads") if base else None
+    timed = [r for r in runs if r.get("torch_threads") == threads]
+    base_t = np.mean([r["wall_s_per_experience"] for r in base if r in timed]) if base else None
+    base_m = np.mean([r["peak_rss_mb"] for r in base if r in timed]) if base else None
+    print("\n| row | seeds | anti-forgetting mAP | anti-forgetting R1 | generalization mAP | generalization R1 "
+          "| seen mAP per seed | s / experience | peak RSS | memory |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
         rs = [r for r in runs if r["row"] == row]
         if not rs:
             continue
-
-        t = np.mean([r["wall_s_per_experience"] for r in rs])
-        m = np.mean([r["peak_rss_mb"] for r in rs])
+        rt = [r for r in rs if r in timed] or rs
+        t = np.mean([r["wall_s_per_experience"] for r in rt])
+        m = np.mean([r["peak_rss_mb"] for r in rt])
         rel_t = f" ({t / base_t:.2f}x)" if base_t else ""
         rel_m = f" ({m / base_m:.2f}x)" if base_m else ""
-        print(f"| {LABELS[row]} | {mean_std(rs, 'seen_mAP')} | {mean_std(rs, 'seen_rank1')} | "
-              f"{mean_std(rs, 'unseen_mAP')} | {mean_std(rs, 'unseen_rank1')} | "
+        rs = sorted(rs, key=lambda r: r["seed"])
+        seeds = " ".join(str(r["seed"]) for r in rs)
+        per_seed = ", ".join(f"{r['seen_mAP']:.2f}" for r in rs)
+        print(f"| {LABELS[row]} | {seeds} | {mean_std(rs, 'seen_mAP')} | {mean_std(rs, 'seen_rank1')} | "
+              f"{mean_std(rs, 'unseen_mAP')} | {mean_std(rs, 'unseen_rank1')} | {per_seed} | "
               f"{t:.1f}{rel_t} | {m:.0f} MB{rel_m} | {int(np.mean([r['memory_bytes'] for r in rs]))} B |")
 
 
