@@ -177,9 +177,12 @@ def print_table(runs: list[dict], rows: list[str]) -> None:
     thread count, so rows measured under other conditions (merged from another invocation) do not skew them."""
     base = [r for r in runs if r["row"] == "baseline"]
     threads = base[0].get("torch_threads") if base else None
-    timed = [r for r in runs if r.get("torch_threads") == threads]
-    base_t = np.mean([r["wall_s_per_experience"] for r in base if r in timed]) if base else None
-    base_m = np.mean([r["peak_rss_mb"] for r in base if r in timed]) if base else None
+
+    def timed(rs: list[dict]) -> list[dict]:  # the runs comparable with the baseline's cost
+        return [r for r in rs if r.get("torch_threads") == threads]
+
+    base_t = np.mean([r["wall_s_per_experience"] for r in timed(base)]) if base else None
+    base_m = np.mean([r["peak_rss_mb"] for r in timed(base)]) if base else None
     print("\n| row | seeds | anti-forgetting mAP | anti-forgetting R1 | generalization mAP | generalization R1 "
           "| seen mAP per seed | s / experience | peak RSS | memory |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -187,7 +190,7 @@ def print_table(runs: list[dict], rows: list[str]) -> None:
         rs = [r for r in runs if r["row"] == row]
         if not rs:
             continue
-        rt = [r for r in rs if r in timed] or rs
+        rt = timed(rs) or rs
         t = np.mean([r["wall_s_per_experience"] for r in rt])
         m = np.mean([r["peak_rss_mb"] for r in rt])
         rel_t = f" ({t / base_t:.2f}x)" if base_t else ""
